@@ -1,0 +1,94 @@
+// config: loads and validates the one TOML config file.
+// Owns: the schema (schema.ts, sections/), where the file is, resolving relative paths. Never starts
+// anything: a loaded Config is plain data.
+import { readFileSync, existsSync } from 'node:fs';
+import { resolve, dirname, isAbsolute } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import type { z } from 'zod';
+import { configSchema, type Config } from './schema.ts';
+import { lineOfKey } from './locate.ts';
+
+export type { Config } from './schema.ts';
+export { configSchema } from './schema.ts';
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG';
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly problems: readonly string[] = [],
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Absolute path of the file it came from. */
+  file: string;
+}
+
+/** Which config file a command uses: --config, then $MAILSTACK_CONFIG, then ./mailstack.toml. */
+export function configPath(flag: string | undefined): string {
+  return resolve(flag ?? process.env['MAILSTACK_CONFIG'] ?? 'mailstack.toml');
+}
+
+export function loadConfig(file: string): LoadedConfig {
+  const abs = resolve(file);
+  if (!existsSync(abs)) {
+    throw new ConfigError(`config file ${abs} does not exist: create one with \`mailstack init --dir DIR\` or pass --config FILE`, abs);
+  }
+  const source = readFileSync(abs, 'utf8');
+  return { config: parseConfig(source, abs), file: abs };
+}
+
+/** Parses and validates TOML text; `file` is used for messages and for resolving relative paths. */
+export function parseConfig(source: string, file: string): Config {
+  let raw: unknown;
+  try {
+    raw = parseToml(source);
+  } catch (err) {
+    const e = err as Error & { line?: number; column?: number };
+    const where = e.line ? `${file}:${e.line}:${e.column ?? 0}` : file;
+    throw new ConfigError(`${where}: not valid TOML: ${e.message.split('\n')[0]}`, file);
+  }
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => describeIssue(issue, source, file));
+    throw new ConfigError(`${file}: invalid config:\n  ${problems.join('\n  ')}`, file, problems);
+  }
+  return resolvePaths(result.data, dirname(file));
+}
+
+function describeIssue(issue: z.core.$ZodIssue, source: string, file: string): string {
+  const path = issue.path.map((p) => String(p));
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys
+      .map((k) => {
+        const full = [...path, k];
+        const line = lineOfKey(source, full);
+        return `${file}${line ? `:${line}` : ''}: unknown key "${full.join('.')}" (check the spelling against mailstack.example.toml)`;
+      })
+      .join('\n  ');
+  }
+  const line = lineOfKey(source, issue.path as (string | number)[]);
+  const key = path.join('.') || '(top level)';
+  const missing = issue.code === 'invalid_type' && /received undefined/.test(issue.message);
+  const what = missing ? 'required value is missing' : issue.message;
+  return `${file}${line ? `:${line}` : ''}: "${key}": ${what}`;
+}
+
+function resolvePaths(config: Config, base: string): Config {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  config.server.data_dir = abs(config.server.data_dir);
+  if (config.server.admin_socket) config.server.admin_socket = abs(config.server.admin_socket);
+  if (config.tls.cert) config.tls.cert = abs(config.tls.cert);
+  if (config.tls.key) config.tls.key = abs(config.tls.key);
+  if (config.log.file) config.log.file = abs(config.log.file);
+  return config;
+}
+
+export function adminSocketPath(config: Config): string {
+  return config.server.admin_socket ?? resolve(config.server.data_dir, 'admin.sock');
+}

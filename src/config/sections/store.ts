@@ -1,0 +1,13 @@
+import { z } from 'zod';
+
+export const storeSection = z
+  .object({
+    /** Default quota per user in bytes (0 = unlimited); `mailstack user add --quota` overrides it. */
+    default_quota_bytes: z.number().int().nonnegative().default(0),
+    /** What delivery answers when a mailbox is over quota: a temporary (452/4.2.2) or permanent (552/5.2.2) failure. */
+    over_quota: z.enum(['temporary', 'permanent']).default('temporary'),
+    /** Largest message accepted anywhere (SMTP SIZE, IMAP APPENDLIMIT, deliver). */
+    max_message_bytes: z.number().int().positive().default(50 * 1024 * 1024),
+  })
+  .strict()
+  .default({ default_quota_bytes: 0, over_quota: 'temporary', max_message_bytes: 50 * 1024 * 1024 });
