@@ -5,6 +5,7 @@ export const EX = {
   DATAERR: 65,
   NOINPUT: 66,
   NOUSER: 67,
+  UNAVAILABLE: 69,
   SOFTWARE: 70,
   CANTCREAT: 73,
   IOERR: 74,

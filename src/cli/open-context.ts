@@ -1,14 +1,10 @@
-import { join } from 'node:path';
-import { loadConfig, configPath, adminSocketPath, ConfigError } from '../config/index.ts';
+import { loadConfig, configPath, adminSocketPath, storeDir, ConfigError } from '../config/index.ts';
 import { connectAdmin, remoteStore } from '../admin/index.ts';
 import { openVault, VaultError } from '../vault/index.ts';
 import { openStore } from '../store/index.ts';
 import { CliError, EX } from './errors.ts';
 import { readPassphrase } from './prompt.ts';
 import type { CommandContext, CommandOptions } from './context.ts';
-
-/** Where the store lives inside the data directory. */
-export const STORE_DIR = 'store';
 
 export function loadCommandConfig(options: CommandOptions) {
   try {
@@ -39,7 +35,7 @@ export async function openContext(options: CommandOptions): Promise<CommandConte
     if (err instanceof VaultError) throw new CliError(err.message, err.code === 'wrong_passphrase' ? EX.NOPERM : EX.CONFIG);
     throw err;
   }
-  const store = await openStore({ dir: join(config.server.data_dir, STORE_DIR), key: vault.deriveKey('store') });
+  const store = await openStore({ dir: storeDir(config), key: vault.deriveKey('store') });
   vault.close();
   return { config, configFile: file, store, server: null, close: () => store.close() };
 }

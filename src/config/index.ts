@@ -92,3 +92,8 @@ function resolvePaths(config: Config, base: string): Config {
 export function adminSocketPath(config: Config): string {
   return config.server.admin_socket ?? resolve(config.server.data_dir, 'admin.sock');
 }
+
+/** Where the store lives inside the data directory. */
+export function storeDir(config: Config): string {
+  return resolve(config.server.data_dir, 'store');
+}

@@ -1,0 +1,41 @@
+import type { Command } from 'commander';
+import { connectAdmin } from '../../admin/index.ts';
+import { adminSocketPath } from '../../config/index.ts';
+import { loadCommandConfig } from '../open-context.ts';
+import type { ServerStatus } from '../../server/index.ts';
+
+/** Exit status 3 when no server runs, as `systemctl status` does for a stopped unit. */
+const EXIT_NOT_RUNNING = 3;
+
+export function register(program: Command): void {
+  program
+    .command('status')
+    .description('say whether the server runs, whether it is locked, and what it listens on')
+    .option('--json', 'print the status as JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const { config } = loadCommandConfig(cmd.optsWithGlobals());
+      const client = await connectAdmin(adminSocketPath(config));
+      if (!client) {
+        if (opts.json) process.stdout.write(JSON.stringify({ running: false }) + '\n');
+        else process.stdout.write(`not running (no server on ${adminSocketPath(config)})\n`);
+        process.exitCode = EXIT_NOT_RUNNING;
+        return;
+      }
+      try {
+        const s = (await client.call('status')) as ServerStatus;
+        if (opts.json) {
+          process.stdout.write(JSON.stringify({ running: true, ...s }) + '\n');
+          return;
+        }
+        const lines = [
+          `running (pid ${s.pid}, since ${s.startedAt}) as ${s.hostname}`,
+          s.locked ? 'LOCKED: clients get temporary failures until `mailstack unlock`' : 'unlocked: accepting mail',
+          ...s.listening.map((l) => `listening: ${l.name.padEnd(12)} ${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}`),
+        ];
+        if (s.selfSignedCertificate) lines.push('TLS: self-signed certificate (set tls.cert and tls.key for a real one)');
+        process.stdout.write(lines.join('\n') + '\n');
+      } finally {
+        client.close();
+      }
+    });
+}

@@ -1,0 +1,121 @@
+import { mkdir, chmod } from 'node:fs/promises';
+import type { Config } from '../config/index.ts';
+import { adminSocketPath, storeDir } from '../config/index.ts';
+import type { Logger } from '../log/index.ts';
+import { openVault, VaultError } from '../vault/index.ts';
+import { openStore } from '../store/index.ts';
+import type { Store } from '../store/types.ts';
+import { startAdminServer, storeHandlers, type AdminServer } from '../admin/index.ts';
+import { SecurityEventBus, openGuard, type Runtime } from '../runtime/index.ts';
+import { loadTls } from './tls.ts';
+import { startListeners, startServices, type ListenerHandle, type ServiceHandle } from './wiring.ts';
+
+export interface ServerStatus {
+  locked: boolean;
+  pid: number;
+  startedAt: string;
+  hostname: string;
+  listening: { name: string; address: string; port: number }[];
+  selfSignedCertificate: boolean;
+}
+
+export interface RunningServer {
+  runtime: Runtime;
+  status(): ServerStatus;
+  unlock(passphrase: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startServer(options: { config: Config; log: Logger; passphrase?: string }): Promise<RunningServer> {
+  const { config, log } = options;
+  await mkdir(config.server.data_dir, { recursive: true, mode: 0o700 });
+  await chmod(config.server.data_dir, 0o700);
+  const tls = await loadTls(config);
+  let store: Store | null = null;
+  const runtime: Runtime = {
+    config,
+    log,
+    store: () => store,
+    tls: { key: tls.key, cert: tls.cert, minVersion: config.tls.min_version },
+    events: new SecurityEventBus(),
+    guard: openGuard,
+  };
+  const startedAt = new Date().toISOString();
+  let listeners: ListenerHandle[] = [];
+  let services: ServiceHandle[] = [];
+  let unlocking: Promise<void> | null = null;
+
+  const admin: AdminServer = await startAdminServer(adminSocketPath(config), log);
+
+  async function unlock(passphrase: string): Promise<void> {
+    if (store) return;
+    if (unlocking) return unlocking;
+    unlocking = (async () => {
+      const vault = await openVault(config.server.data_dir, passphrase);
+      try {
+        const opened = await openStore({ dir: storeDir(config), key: vault.deriveKey('store'), log });
+        store = opened;
+        services = await startServices(runtime, opened);
+        for (const s of services) if (s.adminHandlers) admin.register(s.adminHandlers);
+        log.info({ event: 'unlocked' }, 'vault unlocked: accepting mail');
+      } finally {
+        vault.close();
+      }
+    })();
+    try {
+      await unlocking;
+    } finally {
+      unlocking = null;
+    }
+  }
+
+  function status(): ServerStatus {
+    return {
+      locked: store === null,
+      pid: process.pid,
+      startedAt,
+      hostname: config.server.hostname,
+      listening: listeners.flatMap((l) => l.listening),
+      selfSignedCertificate: tls.selfSigned,
+    };
+  }
+
+  admin.register({
+    status: () => status(),
+    unlock: async (params) => {
+      const { passphrase } = (params ?? {}) as { passphrase?: string };
+      if (typeof passphrase !== 'string') throw Object.assign(new Error('no passphrase given'), { code: 'invalid' });
+      try {
+        await unlock(passphrase);
+      } catch (err) {
+        if (err instanceof VaultError) log.warn({ event: 'unlock-failed', reason: err.code }, 'unlock failed');
+        throw err;
+      }
+      return status();
+    },
+    ...storeHandlers(() => store),
+  });
+
+  try {
+    listeners = await startListeners(runtime, admin);
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.close()));
+    await admin.close();
+    throw err;
+  }
+  log.info({ event: 'started', listening: status().listening, locked: true }, 'mailstack started, locked until `mailstack unlock`');
+  if (options.passphrase !== undefined) await unlock(options.passphrase);
+
+  return {
+    runtime,
+    status,
+    unlock,
+    async close() {
+      await Promise.all(listeners.map((l) => l.close().catch((err: unknown) => log.error({ err }, 'listener close failed'))));
+      await Promise.all(services.map((s) => s.close().catch((err: unknown) => log.error({ err }, 'service close failed'))));
+      await admin.close();
+      if (store) await store.close();
+      store = null;
+    },
+  };
+}
