@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfig, ConfigError } from './index.ts';
+
+const FILE = '/etc/mailstack/mailstack.toml';
+
+function problems(source: string): string[] {
+  try {
+    parseConfig(source, FILE);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    return [...err.problems, err.message];
+  }
+  assert.fail('the config was accepted');
+}
+
+test('a minimal config is valid and fills in defaults', () => {
+  const config = parseConfig('[server]\ndata_dir = "data"\n', FILE);
+  assert.equal(config.server.data_dir, '/etc/mailstack/data');
+  assert.equal(config.log.level, 'info');
+  assert.deepEqual(config.smtp.listen, []);
+  assert.deepEqual(config.server.trusted_networks, ['127.0.0.0/8', '::1/128']);
+});
+
+test('an unknown key is refused with its name and line', () => {
+  const [first] = problems('[server]\ndata_dir = "d"\n\n[imap]\nlisten = []\nlisten_tsl = ["0.0.0.0:993"]\n');
+  assert.match(first!, /:6: unknown key "imap\.listen_tsl"/);
+});
+
+test('an unknown table is refused', () => {
+  const [first] = problems('[server]\ndata_dir = "d"\n[smpt]\nlisten = []\n');
+  assert.match(first!, /unknown key "smpt"/);
+});
+
+test('a wrong type is refused with the key and line', () => {
+  const [first] = problems('[server]\ndata_dir = "d"\n[dns]\ntimeout_ms = "5s"\n');
+  assert.match(first!, /:4: "dns\.timeout_ms": .*expected number/);
+});
+
+test('a missing required value is named', () => {
+  const [first] = problems('[server]\nhostname = "mx.example.org"\n');
+  assert.match(first!, /:1: "server\.data_dir": required value is missing/);
+});
+
+test('a bad listen address says what is expected', () => {
+  const [first] = problems('[server]\ndata_dir = "d"\n[smtp]\nlisten = ["25"]\n');
+  assert.match(first!, /:4: "smtp\.listen\.0": expected "host:port"/);
+});
+
+test('TOML syntax errors carry the line and column', () => {
+  const all = problems('[server]\ndata_dir = = "d"\n');
+  assert.match(all.at(-1)!, /mailstack\.toml:2:\d+: not valid TOML/);
+});
