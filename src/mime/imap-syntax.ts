@@ -1,0 +1,57 @@
+// The summary rendered in IMAP syntax (RFC 9051 7.5.2 ENVELOPE and BODY/BODYSTRUCTURE). Kept beside the data
+// it renders so the IMAP server and the differential tests share one renderer.
+import type { BodyPart, Envelope, EnvelopeAddress } from './types.ts';
+
+/** RFC 9051 4.3: a quoted string when the text allows it, else a literal (CR, LF, NUL or 8-bit text). With
+ *  `utf8` (after ENABLE UTF8=ACCEPT, RFC 9051 / RFC 6855) 8-bit text may be quoted. */
+export function imapString(s: string, utf8 = false): string {
+  if (/[\r\n\0]/.test(s) || (!utf8 && /[^\x00-\x7f]/.test(s))) return `{${Buffer.byteLength(s)}}\r\n${s}`;
+  return `"${s.replace(/(["\\])/g, '\\$1')}"`;
+}
+
+export function imapNString(s: string | null | undefined, utf8 = false): string {
+  return s === null || s === undefined ? 'NIL' : imapString(s, utf8);
+}
+
+function addressList(list: EnvelopeAddress[] | null, utf8: boolean): string {
+  if (!list || list.length === 0) return 'NIL';
+  return `(${list.map((a) => `(${imapNString(a.name, utf8)} ${imapNString(a.adl, utf8)} ${imapNString(a.mailbox, utf8)} ${imapNString(a.host, utf8)})`).join('')})`;
+}
+
+export function renderEnvelope(e: Envelope, utf8 = false): string {
+  const s = (v: string | null) => imapNString(v, utf8);
+  return `(${s(e.date)} ${s(e.subject)} ${addressList(e.from, utf8)} ${addressList(e.sender, utf8)} ${addressList(e.replyTo, utf8)} ${addressList(e.to, utf8)} ${addressList(e.cc, utf8)} ${addressList(e.bcc, utf8)} ${s(e.inReplyTo)} ${s(e.messageId)})`;
+}
+
+function params(p: Record<string, string>, utf8: boolean): string {
+  const keys = Object.keys(p);
+  if (keys.length === 0) return 'NIL';
+  return `(${keys.map((k) => `${imapString(k, utf8)} ${imapString(p[k]!, utf8)}`).join(' ')})`;
+}
+
+function disposition(d: BodyPart['disposition'], utf8: boolean): string {
+  return d ? `(${imapString(d.type, utf8)} ${params(d.params, utf8)})` : 'NIL';
+}
+
+function language(l: string[] | null, utf8: boolean): string {
+  if (!l || l.length === 0) return 'NIL';
+  return `(${l.map((x) => imapString(x, utf8)).join(' ')})`;
+}
+
+/** RFC 9051 7.5.2: BODYSTRUCTURE (extended = true) or BODY (extended = false). */
+export function renderBodyStructure(part: BodyPart, extended: boolean, utf8 = false): string {
+  const s = (v: string | null) => imapNString(v, utf8);
+  if (part.type === 'multipart' && part.children && part.children.length > 0) {
+    let out = '(' + part.children.map((c) => renderBodyStructure(c, extended, utf8)).join('') + ' ' + imapString(part.subtype, utf8);
+    if (extended) out += ` ${params(part.params, utf8)} ${disposition(part.disposition, utf8)} ${language(part.language, utf8)} ${s(part.location)}`;
+    return out + ')';
+  }
+  let out = `(${imapString(part.type, utf8)} ${imapString(part.subtype, utf8)} ${params(part.params, utf8)} ${s(part.id)} ${s(part.description)} ${imapString(part.encoding, utf8)} ${part.size}`;
+  if (part.type === 'message' && part.envelope && part.children && part.children[0]) {
+    out += ` ${renderEnvelope(part.envelope, utf8)} ${renderBodyStructure(part.children[0], extended, utf8)} ${part.lines ?? 0}`;
+  } else if (part.type === 'text') {
+    out += ` ${part.lines ?? 0}`;
+  }
+  if (extended) out += ` ${s(part.md5)} ${disposition(part.disposition, utf8)} ${language(part.language, utf8)} ${s(part.location)}`;
+  return out + ')';
+}

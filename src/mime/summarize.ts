@@ -1,0 +1,201 @@
+// summarizeMessage: one pass over a raw message computing what IMAP answers from (RFC 9051 7.5.2 ENVELOPE and
+// BODYSTRUCTURE) plus the byte offsets of every part, so FETCH BODY[1.2.MIME] is a slice, never a re-parse.
+//
+// Implementation notes:
+// - Offsets are exact byte positions in the raw message. Header text is handled as Latin-1 (one char per
+//   byte) wherever offsets matter; only values that leave this module are re-read as UTF-8.
+// - RFC 2046 5.1.1: the line break before a boundary delimiter belongs to the delimiter, so a part's body
+//   ends before it. Preamble and epilogue belong to no part.
+// - Boundaries are found per multipart, outermost first: a child's region ends at its parent's next
+//   delimiter, so an inner multipart that never closes cannot swallow its siblings.
+// - Nothing here throws on bad input; every loop is bounded by the input length or by a limit in limits.ts.
+import type { BodyPart, Envelope, MessageSummary } from './types.ts';
+import { fieldValue, findField, parseHeaderBlock, type HeaderBlock } from './header.ts';
+import { parseContentType, parseDisposition, parseLanguageList, parseToken } from './params.ts';
+import { parseAddressList } from './address.ts';
+import { decodeHeaderValue } from './encoded-word.ts';
+import { MAX_MIME_DEPTH, MAX_MIME_PARTS } from './limits.ts';
+
+/** Header fields copied (decoded) into MessageSummary.headers: those SORT, THREAD, SEARCH and list views use. */
+const SUMMARY_HEADERS = [
+  'from', 'to', 'cc', 'bcc', 'sender', 'reply-to', 'subject', 'date', 'message-id', 'in-reply-to',
+  'references', 'content-type', 'list-id', 'priority', 'x-priority', 'importance',
+];
+
+/** Encodings under which a message/rfc822 body is itself a message (RFC 2046 5.2.1: no base64/QP allowed). */
+const IDENTITY_ENCODINGS = new Set(['7bit', '8bit', 'binary']);
+
+interface Context {
+  raw: Buffer;
+  parts: number;
+}
+
+function countLines(raw: Buffer, start: number, end: number): number {
+  let lines = 0;
+  let pos = start;
+  while (pos < end) {
+    const nl = raw.indexOf(10, pos);
+    if (nl < 0 || nl >= end) break;
+    lines++;
+    pos = nl + 1;
+  }
+  return lines;
+}
+
+function value(raw: Buffer, block: HeaderBlock, name: string): string | null {
+  const f = findField(block, name);
+  return f ? fieldValue(raw, f) : null;
+}
+
+/** RFC 9051 7.5.2 ENVELOPE from a header block. Values are raw (RFC 2047 words not decoded), unfolded. */
+export function envelopeFromHeader(raw: Buffer, block: HeaderBlock): Envelope {
+  const addresses = (name: string) => {
+    const v = value(raw, block, name);
+    return v === null ? null : parseAddressList(v);
+  };
+  const from = addresses('from');
+  // RFC 9051 7.5.2: absent or empty Sender / Reply-To take the value of From.
+  const sender = addresses('sender') ?? from;
+  const replyTo = addresses('reply-to') ?? from;
+  const nonEmpty = (v: string | null) => (v === '' ? null : v);
+  return {
+    date: nonEmpty(value(raw, block, 'date')),
+    subject: value(raw, block, 'subject'),
+    from,
+    sender,
+    replyTo,
+    to: addresses('to'),
+    cc: addresses('cc'),
+    bcc: addresses('bcc'),
+    inReplyTo: nonEmpty(value(raw, block, 'in-reply-to')),
+    messageId: nonEmpty(value(raw, block, 'message-id')),
+  };
+}
+
+function delimiterBytes(boundary: string): Buffer {
+  return Buffer.from('--' + boundary, /[^\x00-\xff]/.test(boundary) ? 'utf8' : 'latin1');
+}
+
+/** Split a multipart body into child regions (RFC 2046 5.1.1) and parse each. */
+function splitMultipart(ctx: Context, boundary: string, start: number, end: number, depth: number, childDefault: 'text' | 'message'): BodyPart[] {
+  const raw = ctx.raw;
+  const delim = delimiterBytes(boundary);
+  const regions: [number, number][] = [];
+  let partStart = -1;
+  let pos = start;
+  while (pos < end) {
+    const idx = raw.indexOf(delim, pos);
+    if (idx < 0 || idx + delim.length > end) break;
+    if (idx !== start && raw[idx - 1] !== 10) {
+      pos = idx + 1;
+      continue;
+    }
+    const nl = raw.indexOf(10, idx + delim.length);
+    const lineEnd = nl < 0 || nl >= end ? end : nl + 1;
+    const isClose = raw[idx + delim.length] === 0x2d && raw[idx + delim.length + 1] === 0x2d;
+    if (partStart >= 0) {
+      let partEnd = idx;
+      if (partEnd > partStart && raw[partEnd - 1] === 10) partEnd--;
+      if (partEnd > partStart && raw[partEnd - 1] === 13) partEnd--;
+      regions.push([partStart, partEnd]);
+    }
+    if (isClose) {
+      partStart = -1;
+      break;
+    }
+    partStart = lineEnd;
+    pos = lineEnd;
+    if (regions.length + ctx.parts >= MAX_MIME_PARTS) break;
+  }
+  // No close delimiter: the last part runs to the end of the multipart's body.
+  if (partStart >= 0) regions.push([partStart, end]);
+  const children: BodyPart[] = [];
+  for (const [s, e] of regions) {
+    if (ctx.parts >= MAX_MIME_PARTS) break;
+    children.push(parseEntity(ctx, s, e, depth + 1, childDefault).part);
+  }
+  return children;
+}
+
+function parseEntity(ctx: Context, start: number, end: number, depth: number, defaultType: 'text' | 'message'): { part: BodyPart; block: HeaderBlock } {
+  const raw = ctx.raw;
+  ctx.parts++;
+  const block = parseHeaderBlock(raw, start, end);
+  const bodyStart = block.bodyStart;
+  const get = (name: string) => value(raw, block, name);
+
+  // RFC 2045 5.2: no (or an unparsable) Content-Type means text/plain; charset=us-ascii. RFC 2046 5.1.5: in a
+  // multipart/digest the default is message/rfc822.
+  const ctValue = get('content-type');
+  let ct = ctValue === null ? null : parseContentType(ctValue);
+  if (!ct) ct = defaultType === 'message' ? { type: 'message', subtype: 'rfc822', params: {} } : { type: 'text', subtype: 'plain', params: { charset: 'us-ascii' } };
+  const encoding = parseToken(get('content-transfer-encoding') ?? '') || '7bit';
+  const dispValue = get('content-disposition');
+  const disposition = dispValue === null ? null : parseDisposition(dispValue);
+  const langValue = get('content-language');
+
+  const part: BodyPart = {
+    type: ct.type,
+    subtype: ct.subtype,
+    params: ct.params,
+    id: get('content-id'),
+    description: get('content-description'),
+    encoding,
+    size: end - bodyStart,
+    md5: get('content-md5'),
+    disposition: disposition ? { type: disposition.value, params: disposition.params } : null,
+    language: langValue === null ? null : parseLanguageList(langValue),
+    location: get('content-location'),
+    headerStart: start,
+    bodyStart,
+    bodyEnd: end,
+  };
+
+  const boundary = ct.params['boundary'];
+  if (ct.type === 'multipart') {
+    const children = boundary && depth < MAX_MIME_DEPTH ? splitMultipart(ctx, boundary, bodyStart, end, depth, ct.subtype === 'digest' ? 'message' : 'text') : [];
+    if (children.length > 0) part.children = children;
+    else {
+      // A multipart we cannot split (no boundary, none found, too deep) is served as one text part, as Dovecot
+      // does; IMAP's body-type-mpart needs at least one child.
+      part.type = 'text';
+      part.subtype = 'plain';
+      part.params = { charset: 'us-ascii' };
+      part.lines = countLines(raw, bodyStart, end);
+    }
+  } else if (ct.type === 'message' && (ct.subtype === 'rfc822' || ct.subtype === 'global') && IDENTITY_ENCODINGS.has(encoding) && depth < MAX_MIME_DEPTH && ctx.parts < MAX_MIME_PARTS) {
+    // RFC 9051 7.5.2: message/rfc822 carries the encapsulated message's envelope and body structure.
+    const inner = parseEntity(ctx, bodyStart, end, depth + 1, 'text');
+    part.envelope = envelopeFromHeader(raw, inner.block);
+    part.children = [inner.part];
+    part.lines = countLines(raw, bodyStart, end);
+  } else if (ct.type === 'text') {
+    part.lines = countLines(raw, bodyStart, end);
+  }
+  return { part, block };
+}
+
+function parseSentDate(date: string | null): number | null {
+  if (!date) return null;
+  // Comments such as "(EDT)" confuse Date.parse; RFC 5322 3.3 allows them.
+  const ms = Date.parse(date.replace(/\([^)]*\)/g, ' ').trim());
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/** Compute the stored summary of a raw message. Never throws; bounded time and memory (limits.ts). */
+export function summarizeMessage(raw: Buffer): MessageSummary {
+  const ctx: Context = { raw, parts: 0 };
+  const { part, block } = parseEntity(ctx, 0, raw.length, 0, 'text');
+  const headers: Record<string, string> = {};
+  for (const f of block.fields) {
+    if (f.name && !(f.name in headers) && SUMMARY_HEADERS.includes(f.name)) headers[f.name] = decodeHeaderValue(fieldValue(raw, f));
+  }
+  const envelope = envelopeFromHeader(raw, block);
+  return {
+    envelope,
+    bodyStructure: part,
+    headerSize: block.bodyStart,
+    headers,
+    sentDate: parseSentDate(envelope.date),
+  };
+}
