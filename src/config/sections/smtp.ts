@@ -1,15 +1,64 @@
 // [smtp], [submission], [lmtp] sections. Owned by the smtp subsystem; extend here, documented in
 // mailstack.example.toml.
 import { z } from 'zod';
-import { listenList } from './common.ts';
+import { listenList, durationMs } from './common.ts';
+
+/** Limits shared by every SMTP-family listener: what one connection may cost us. */
+const limits = {
+  /** Largest number of RCPT TO per message (Postfix smtpd_recipient_limit is 1000; 100 is what RFC 5321
+   * 4.5.3.1.8 asks a server to accept at least). Over the limit: 452 4.5.3. */
+  max_recipients: z.number().int().positive().max(10_000).default(100),
+  /** Longest command line in bytes. RFC 5321 4.5.3.1.4 says 512; SMTPUTF8 addresses, ESMTP parameters
+   * and AUTH PLAIN initial responses need more; Postfix accepts 2048 (line_length_limit). */
+  max_line_bytes: z.number().int().min(512).max(65_536).default(4096),
+  /** Commands answered per connection before 421 4.7.0 (a client that never ends holds a slot). */
+  max_commands: z.number().int().positive().default(10_000),
+  /** Error replies (4xx/5xx) per connection before 421 (Postfix smtpd_hard_error_limit = 20). */
+  max_errors: z.number().int().positive().default(20),
+  /** Idle time between commands before the connection is closed (Postfix smtpd_timeout = 300 s). */
+  idle_timeout_ms: durationMs.default(300_000),
+  /** Whole-connection time limit: a slow-drip client cannot hold a connection for ever. */
+  session_timeout_ms: durationMs.default(1_800_000),
+  /** Simultaneous connections on one listener (beyond: 421 at connect). */
+  max_clients: z.number().int().positive().default(500),
+};
 
 export const smtpSection = z
   .object({
     /** Inbound MX listeners (port 25 in production). STARTTLS offered, never required. */
     listen: listenList.default([]),
+    /** Postfix smtpd_helo_required: MAIL before HELO/EHLO is refused (503 5.5.1). */
+    helo_required: z.boolean().default(true),
+    /** Postfix reject_invalid_helo_hostname: a HELO that is neither a syntactically valid host name nor an
+     * address literal is refused (501 5.5.2). */
+    reject_invalid_helo: z.boolean().default(true),
+    /** Postfix reject_non_fqdn_helo_hostname: a HELO host name without a dot is refused (504 5.5.2). */
+    reject_non_fqdn_helo: z.boolean().default(true),
+    /** Postfix reject_non_fqdn_sender: MAIL FROM whose domain has no dot is refused (504 5.5.2). */
+    reject_non_fqdn_sender: z.boolean().default(true),
+    /** Postfix reject_unknown_sender_domain: MAIL FROM whose domain has no MX, A or AAAA record is refused
+     * (550 5.1.8), or deferred (450 4.1.8) when DNS fails temporarily. */
+    reject_unknown_sender_domain: z.boolean().default(true),
+    /** Postfix reject_non_fqdn_recipient: RCPT TO whose domain has no dot is refused (504 5.5.2). */
+    reject_non_fqdn_recipient: z.boolean().default(true),
+    /** Postfix reject_unknown_reverse_client_hostname: refuse clients whose address has no PTR record
+     * (450 4.7.25 while DNS fails, 550 5.7.25 otherwise). Off by default: many legitimate small senders and
+     * mail behind NAT or fresh cloud addresses have no reverse DNS, and a missing PTR says little that the
+     * SPF/DKIM/DMARC checks do not say better; turn it on if your spam mostly comes from unnamed hosts. */
+    reject_unknown_reverse_client: z.boolean().default(false),
+    /** Check SPF, DKIM, DMARC and ARC on every inbound message and record them in Authentication-Results. */
+    auth_checks: z.boolean().default(true),
+    /** Honour DMARC p=reject (550 5.7.1) for mail that fails DMARC. When false, such mail goes to Junk. */
+    dmarc_reject: z.boolean().default(true),
+    /** Honour DMARC p=quarantine by filing mail that fails DMARC into the Junk mailbox. */
+    dmarc_quarantine: z.boolean().default(true),
+    /** Time budget for the SPF/DKIM/DMARC checks of one message; past it the message is accepted with
+     * temperror results rather than holding the client. */
+    auth_check_timeout_ms: durationMs.default(20_000),
+    ...limits,
   })
   .strict()
-  .default({ listen: [] });
+  .prefault({});
 
 export const submissionSection = z
   .object({
@@ -17,14 +66,21 @@ export const submissionSection = z
     listen: listenList.default([]),
     /** Implicit-TLS submission (465, RFC 8314). */
     listen_tls: listenList.default([]),
+    /** Failed AUTH attempts per connection before 421 (the rest of the guessing goes to the ban logic). */
+    max_auth_failures: z.number().int().positive().default(3),
+    ...limits,
   })
   .strict()
-  .default({ listen: [], listen_tls: [] });
+  .prefault({});
 
 export const lmtpSection = z
   .object({
-    /** LMTP listeners (RFC 2033): a unix socket path or host:port. */
+    /** LMTP listeners (RFC 2033): a unix socket path or host:port. Trusted peers only (like Dovecot's
+     * LMTP): no restrictions beyond the recipient having to exist. */
     listen: listenList.default([]),
+    ...limits,
+    /** An MTA delivering over LMTP sends many recipients in one transaction. */
+    max_recipients: z.number().int().positive().max(10_000).default(1000),
   })
   .strict()
-  .default({ listen: [] });
+  .prefault({});

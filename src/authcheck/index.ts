@@ -1,0 +1,125 @@
+// authcheck: SPF (RFC 7208), DKIM (RFC 6376), DMARC (RFC 7489) and ARC (RFC 8617) verdicts for an inbound
+// message, and the Authentication-Results header field (RFC 8601) that records them.
+// Owns: calling mailauth with the DNS layer's resolver, the DMARC policy decision (accept / quarantine /
+// reject), and the removal of forged Authentication-Results fields. Never: touches a socket or the store.
+//
+// Implementation notes:
+// - Expected outcomes (temperror, permerror, fail) are values, not throws: a DNS failure never loses a
+//   message; it yields temperror and the message is accepted (no policy is applied on temperror).
+// - The checks run under a deadline; past it the verdict says temperror for all of them.
+import { authenticate } from 'mailauth';
+import type { Logger } from '../log/index.ts';
+import { fieldValue, headerFields, removeHeaderFields } from '../delivery/index.ts';
+
+export type DmarcAction = 'accept' | 'quarantine' | 'reject';
+
+export interface InboundCheckInput {
+  raw: Buffer;
+  /** Client address (SPF). */
+  ip: string;
+  /** HELO/EHLO name (SPF HELO identity). */
+  helo: string;
+  /** MAIL FROM; "" for the null sender (SPF then checks the HELO identity, RFC 7208 2.4). */
+  sender: string;
+  /** Our host name: the authserv-id of the Authentication-Results field. */
+  hostname: string;
+  /** mailauth-style resolver: (name, rrtype) => node:dns/promises shapes. */
+  resolver: (name: string, rrtype: string) => Promise<unknown>;
+  timeoutMs: number;
+  /** Honour p=reject (otherwise failing mail is quarantined). */
+  honourReject: boolean;
+  /** Honour p=quarantine (otherwise failing mail is delivered to the inbox). */
+  honourQuarantine: boolean;
+  log?: Logger;
+}
+
+export interface InboundVerdict {
+  /** Header lines to prepend (Authentication-Results, Received-SPF), without the final CRLF. */
+  headers: string[];
+  spf: string;
+  /** Best DKIM result (pass if any signature passes). */
+  dkim: string;
+  dmarc: string;
+  arc: string;
+  /** The DMARC policy that applied when DMARC failed, else null. */
+  dmarcPolicy: string | null;
+  action: DmarcAction;
+  /** Why the action is not 'accept'. */
+  reason?: string;
+}
+
+/** RFC 8601 2.2: the authserv-id is the first token of the field value, before ";" (and an optional version). */
+function authservId(value: string): string {
+  return (value.split(';')[0] ?? '').trim().split(/\s+/)[0]?.toLowerCase() ?? '';
+}
+
+/** RFC 8601 5: an MTA MUST remove Authentication-Results fields carrying its own authserv-id before
+ * adding its own: they can only be forgeries (or stale results from a previous pass through us). */
+export function removeForgedAuthResults(raw: Buffer, hostname: string): Buffer {
+  const ours = hostname.toLowerCase();
+  return removeHeaderFields(raw, (name, value) => name.toLowerCase() === 'authentication-results' && authservId(value) === ours);
+}
+
+/** Our Authentication-Results values in the message (for tests and the deliver command). */
+export function ownAuthResults(raw: Buffer, hostname: string): string[] {
+  const ours = hostname.toLowerCase();
+  return headerFields(raw)
+    .filter((f) => f.name.toLowerCase() === 'authentication-results')
+    .map((f) => fieldValue(raw, f))
+    .filter((v) => authservId(v) === ours);
+}
+
+/** Splits mailauth's header block ("A: ...\r\n folded\r\nB: ...\r\n") into one string per field. */
+function splitFields(block: string): string[] {
+  return block
+    .replace(/\r?\n$/, '')
+    .split(/\r?\n(?![ \t])/)
+    .map((line) => line.replace(/\r?\n(?=[ \t])/g, '\r\n'))
+    .filter((line) => line.length > 0);
+}
+
+class CheckTimeout extends Error {}
+
+export async function checkInbound(input: InboundCheckInput): Promise<InboundVerdict> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CheckTimeout('authentication checks timed out')), input.timeoutMs);
+  });
+  try {
+    const result = await Promise.race([
+      authenticate(input.raw, {
+        ip: input.ip,
+        helo: input.helo,
+        sender: input.sender,
+        mta: input.hostname,
+        resolver: input.resolver as never,
+        disableBimi: true,
+      }),
+      deadline,
+    ]);
+    const spf = result.spf ? result.spf.status.result : 'none';
+    const dkimResults = result.dkim?.results ?? [];
+    const dkim = dkimResults.some((r) => r.status.result === 'pass') ? 'pass' : (dkimResults[0]?.status.result ?? 'none');
+    const dmarc = result.dmarc ? result.dmarc.status.result : 'none';
+    const arc = result.arc ? result.arc.status.result : 'none';
+    let action: DmarcAction = 'accept';
+    let dmarcPolicy: string | null = null;
+    let reason: string | undefined;
+    if (result.dmarc && dmarc === 'fail') {
+      // RFC 7489 6.6.2: the policy of the organisational domain (sp for subdomains), as mailauth chose it.
+      dmarcPolicy = result.dmarc.policy ?? null;
+      if (dmarcPolicy === 'reject') action = input.honourReject ? 'reject' : input.honourQuarantine ? 'quarantine' : 'accept';
+      else if (dmarcPolicy === 'quarantine') action = input.honourQuarantine ? 'quarantine' : 'accept';
+      if (action !== 'accept') reason = `DMARC policy of ${result.dmarc.domain} (p=${dmarcPolicy})`;
+    }
+    return { headers: splitFields(result.headers), spf, dkim, dmarc, arc, dmarcPolicy, action, ...(reason ? { reason } : {}) };
+  } catch (err) {
+    // A bug or a timeout in the checks must not refuse mail: record temperror and deliver.
+    if (!(err instanceof CheckTimeout)) input.log?.error({ err }, 'authentication checks failed');
+    else input.log?.warn('authentication checks timed out');
+    const header = `Authentication-Results: ${input.hostname}; spf=temperror; dkim=temperror; dmarc=temperror`;
+    return { headers: [header], spf: 'temperror', dkim: 'temperror', dmarc: 'temperror', arc: 'none', dmarcPolicy: null, action: 'accept' };
+  } finally {
+    clearTimeout(timer);
+  }
+}
