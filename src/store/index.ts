@@ -1,0 +1,36 @@
+// store: everything mailstack keeps (accounts, mailboxes and messages, the outbound queue, bans, small
+// secrets), behind the Store interface of types.ts, with one embedded implementation: an SQLite database
+// encrypted page by page with ChaCha20-Poly1305 (SQLite3MultipleCiphers), written by one worker thread
+// with group commit (sqlite/).
+//
+// Owns: the schema and its migrations, durability (a promise resolves only after its data is fsync'd),
+// IMAP's bookkeeping (UIDVALIDITY, UIDNEXT, MODSEQ, tombstones), the change feed, integrity checks.
+// Must never: import a protocol or service module (smtp, imap, queue...), see the passphrase (the vault
+// hands it a derived key), log message content or secrets, or return data that failed authentication.
+//
+// Implementation notes:
+// - All writes go through the writer worker; never write with the main-thread connection (it is opened
+//   read-only in spirit: only SELECTs go through Reader).
+// - Change-feed listeners run on the main thread before the write's promise resolves; they must not
+//   throw and must not block.
+import type { Logger } from '../log/index.ts';
+import type { Store } from './types.ts';
+import { openSqliteStore } from './sqlite/store.ts';
+
+export * from './types.ts';
+
+export interface OpenStoreOptions {
+  /** The data directory; created (mode 0700) when missing. */
+  dir: string;
+  /** 32 random-looking bytes from the vault. */
+  key: Buffer;
+  log?: Logger;
+}
+
+/**
+ * Opens (and on first use creates) the store in `dir`. Throws StoreError 'locked' for a key that does not
+ * match this store, 'corrupt' when the database does not decrypt, 'unavailable' for I/O problems.
+ */
+export function openStore(options: OpenStoreOptions): Promise<Store> {
+  return openSqliteStore(options.log ? { dir: options.dir, key: options.key, log: options.log } : { dir: options.dir, key: options.key });
+}

@@ -1,0 +1,100 @@
+// Opening the encrypted SQLite database, and turning SQLite's errors into StoreErrors.
+//
+// Cipher: SQLite3MultipleCiphers' "chacha20" (the sqleet scheme): every page is encrypted with ChaCha20
+// and carries a Poly1305 tag, checked on every read (`hmac_check` on by default), so a flipped bit in any
+// page, in the database file or in the WAL, reads as SQLITE_CORRUPT instead of as altered data. The key is
+// given raw (`x'<64 hex>'`): the vault already derived it, so no PBKDF2 runs at open.
+import Database from 'better-sqlite3-multiple-ciphers';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { StoreError } from '../types.ts';
+
+export type SqliteDatabase = Database.Database;
+export type SqliteStatement = Database.Statement<unknown[], unknown>;
+
+export const DATABASE_FILE = 'store.db';
+/** A MAC of a fixed string under the key: tells a wrong key (locked) from a damaged first page (corrupt). */
+export const KEY_CHECK_FILE = 'store.keycheck';
+const KEY_CHECK_LABEL = 'mailstack store key check v1';
+export const KEY_BYTES = 32;
+/** How long a statement waits on a lock held by the other connection before failing as 'unavailable'. */
+const BUSY_TIMEOUT_MS = 10_000;
+
+function keyCheck(key: Buffer): Buffer {
+  return createHmac('sha256', key).update(KEY_CHECK_LABEL).digest();
+}
+
+/** Writes the key check file on first use; on later opens, throws 'locked' when the key does not match. */
+export function checkKey(dir: string, key: Buffer): void {
+  if (key.length !== KEY_BYTES) throw new StoreError('invalid', `store key must be ${KEY_BYTES} bytes, got ${key.length}`);
+  const path = join(dir, KEY_CHECK_FILE);
+  const expected = keyCheck(key);
+  if (existsSync(path)) {
+    const stored = Buffer.from(readFileSync(path, 'utf8').trim(), 'hex');
+    if (stored.length !== expected.length || !timingSafeEqual(stored, expected)) {
+      throw new StoreError('locked', `the store in ${dir} does not open with this key: wrong passphrase, or a vault that belongs to another data directory`);
+    }
+    return;
+  }
+  if (existsSync(join(dir, DATABASE_FILE))) return; // a database from before the check file: SQLite decides
+  const fd = openSync(path, 'w', 0o600);
+  try {
+    writeFileSync(fd, expected.toString('hex') + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Opens and keys one connection. Throws StoreError('locked'|'corrupt'|'unavailable'). */
+export function openDatabase(dir: string, key: Buffer, options: { readonly?: boolean } = {}): SqliteDatabase {
+  const path = join(dir, DATABASE_FILE);
+  let db: SqliteDatabase;
+  try {
+    db = new Database(path, { fileMustExist: options.readonly === true });
+  } catch (error) {
+    throw toStoreError(error, `opening ${path}`);
+  }
+  try {
+    db.pragma(`cipher = 'chacha20'`);
+    // Raw key syntax: no key derivation at open (the vault derived this key with scrypt already).
+    db.pragma(`key = "x'${key.toString('hex')}'"`);
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // Reading the schema forces the first page through the cipher: a wrong key fails here.
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    db.pragma('temp_store = MEMORY'); // no plaintext temporary files
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL'); // fsync the WAL at every commit: a resolved promise is on disk
+    db.pragma('foreign_keys = ON');
+    // A mailbox's metadata rows are small, bodies large: 64 KiB of cache pages per MiB is plenty.
+    db.pragma('cache_size = -16384');
+  } catch (error) {
+    try {
+      db.close();
+    } catch {
+      /* already failing */
+    }
+    const code = (error as { code?: string }).code;
+    if (code === 'SQLITE_NOTADB') {
+      throw new StoreError('corrupt', `${path} does not decrypt: its first page is damaged or it was written with another key`);
+    }
+    throw toStoreError(error, `opening ${path}`);
+  }
+  return db;
+}
+
+/** Maps a thrown error from SQLite to a StoreError; StoreErrors pass through unchanged. */
+export function toStoreError(error: unknown, doing: string): StoreError {
+  if (error instanceof StoreError) return error;
+  const code = String((error as { code?: unknown }).code ?? '');
+  const message = error instanceof Error ? error.message : String(error);
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
+    return new StoreError('corrupt', `stored data failed authentication or is damaged while ${doing}: ${message}`);
+  }
+  if (code.startsWith('SQLITE_CONSTRAINT')) return new StoreError('exists', `${doing}: ${message}`);
+  if (code.startsWith('SQLITE_FULL') || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_NOMEM')) {
+    return new StoreError('unavailable', `storage unavailable while ${doing} (${code}): ${message}`);
+  }
+  return new StoreError('unavailable', `unexpected storage error while ${doing} (${code || 'no code'}): ${message}`);
+}

@@ -1,0 +1,25 @@
+// Messages between the store (main thread) and its writer worker.
+import type { MailboxChange, StoreErrorCode } from '../types.ts';
+import type { WriteOpName } from './write-ops.ts';
+
+export interface WorkerInit {
+  dir: string;
+  key: Uint8Array;
+}
+
+export type ToWorker =
+  | { type: 'request'; id: number; op: WriteOpName; args: unknown[] }
+  | { type: 'close' };
+
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'open-failed'; error: SerializedError }
+  | { type: 'batch'; results: RequestOutcome[]; changes: MailboxChange[]; requests: number; commitMs: number }
+  | { type: 'closed'; error?: SerializedError };
+
+export type RequestOutcome = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: SerializedError };
+
+export interface SerializedError {
+  code: StoreErrorCode;
+  message: string;
+}

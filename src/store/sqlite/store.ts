@@ -1,0 +1,211 @@
+// The embedded Store: one encrypted SQLite database in the data directory, written by one worker thread
+// (writer.ts, writer-worker.ts), read on the main thread (reader.ts).
+import { mkdirSync } from 'node:fs';
+import type { Logger } from '../../log/index.ts';
+import type {
+  AccountStore,
+  BanStore,
+  ChangeFeed,
+  MailboxChange,
+  MailStore,
+  QueueStore,
+  SecretStore,
+  Store,
+} from '../types.ts';
+import { StoreError } from '../types.ts';
+import { checkKey, openDatabase, toStoreError, type SqliteDatabase } from './connection.ts';
+import { Reader } from './reader.ts';
+import { Writer } from './writer.ts';
+import { asBuffer } from './rows.ts';
+
+export interface SqliteStoreOptions {
+  dir: string;
+  /** 32 bytes, derived by the vault. */
+  key: Buffer;
+  log?: Logger;
+}
+
+/** Subscribers per mailbox; changes arrive in commit order from the writer. */
+class Feed implements ChangeFeed {
+  private readonly listeners = new Map<number, Set<(change: MailboxChange) => void>>();
+
+  constructor(private readonly log: Logger | undefined) {}
+
+  subscribe(mailboxId: number, listener: (change: MailboxChange) => void): () => void {
+    let set = this.listeners.get(mailboxId);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(mailboxId, set);
+    }
+    set.add(listener);
+    return () => {
+      const current = this.listeners.get(mailboxId);
+      if (!current) return;
+      current.delete(listener);
+      if (current.size === 0) this.listeners.delete(mailboxId);
+    };
+  }
+
+  publish(changes: MailboxChange[]): void {
+    for (const change of changes) {
+      const set = this.listeners.get(change.mailboxId);
+      if (!set) continue;
+      for (const listener of [...set]) {
+        try {
+          listener(change);
+        } catch (error) {
+          // A broken subscriber must not keep others from their updates, nor fail the write.
+          this.log?.error({ err: error, mailboxId: change.mailboxId }, 'change feed listener threw');
+        }
+      }
+    }
+  }
+}
+
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store> {
+  mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+  checkKey(options.dir, options.key);
+  const feed = new Feed(options.log);
+  const writer = await Writer.start({ dir: options.dir, key: options.key }, (changes) => feed.publish(changes), options.log);
+  let db: SqliteDatabase;
+  try {
+    db = openDatabase(options.dir, options.key, { readonly: true });
+  } catch (error) {
+    await writer.close();
+    throw error;
+  }
+  return new SqliteStore(options, db, writer, feed);
+}
+
+class SqliteStore implements Store {
+  readonly accounts: AccountStore;
+  readonly mail: MailStore;
+  readonly queue: QueueStore;
+  readonly bans: BanStore;
+  readonly secrets: SecretStore;
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly options: SqliteStoreOptions,
+    private readonly db: SqliteDatabase,
+    private readonly writer: Writer,
+    readonly changes: Feed,
+  ) {
+    const reader = new Reader(db);
+    // Reads are synchronous SQLite calls wrapped as promises: the interface is async so that a networked
+    // backend (PostgreSQL) fits the same contract.
+    const read = <T>(fn: () => T): Promise<T> => {
+      if (this.closing) return Promise.reject(new StoreError('unavailable', 'the store is closed'));
+      try {
+        return Promise.resolve(fn());
+      } catch (error) {
+        return Promise.reject(toStoreError(error, 'reading'));
+      }
+    };
+    const w = writer;
+    this.accounts = {
+      addDomain: (name) => w.call('addDomain', name),
+      deleteDomain: (name, opts) => w.call('deleteDomain', name, opts),
+      listDomains: () => read(() => reader.listDomains()),
+      hasDomain: (name) => read(() => reader.hasDomain(name)),
+      addUser: (user) => w.call('addUser', user),
+      updateUser: (address, update) => w.call('updateUser', address, update),
+      deleteUser: (address) => w.call('deleteUser', address),
+      getUser: (address) => read(() => reader.getUser(address)),
+      getUserById: (id) => read(() => reader.getUserById(id)),
+      listUsers: (domain) => read(() => reader.listUsers(domain)),
+      addAlias: (source, destination) => w.call('addAlias', source, destination),
+      deleteAlias: (source, destination) => w.call('deleteAlias', source, destination),
+      listAliases: (domain) => read(() => reader.listAliases(domain)),
+      aliasTargets: (source) => read(() => reader.aliasTargets(source)),
+    };
+    this.mail = {
+      listMailboxes: (userId) => read(() => reader.listMailboxes(userId)),
+      getMailbox: (userId, name) => read(() => reader.getMailbox(userId, name)),
+      getMailboxById: (id) => read(() => reader.getMailboxById(id)),
+      createMailbox: (userId, name, opts) => w.call('createMailbox', userId, name, opts),
+      deleteMailbox: (id) => w.call('deleteMailbox', id),
+      renameMailbox: (id, newName) => w.call('renameMailbox', id, newName),
+      setSubscribed: (userId, name, subscribed) => w.call('setSubscribed', userId, name, subscribed),
+      listSubscriptions: (userId) => read(() => reader.listSubscriptions(userId)),
+      mailboxStatus: (id) => read(() => reader.mailboxStatus(id)),
+      listMessages: (id) => read(() => reader.listMessages(id)),
+      getMessages: (id, uids) => read(() => reader.getMessages(id, uids)),
+      getBody: (bodyId) => read(() => reader.getBody(bodyId)),
+      changedSince: (id, modseq) => read(() => reader.changedSince(id, modseq)),
+      expungedSince: (id, modseq) => read(() => reader.expungedSince(id, modseq)),
+      searchText: (id, field, needle, uids) => read(() => reader.searchText(id, field, needle, uids)),
+      append: (id, input) => w.call('append', id, input),
+      deliver: (input) => w.call('deliver', input),
+      updateFlags: (id, uids, operation, flags, opts) => w.call('updateFlags', id, uids, operation, flags, opts),
+      expunge: (id, uids) => w.call('expunge', id, uids),
+      copy: (source, uids, target) => w.call('copy', source, uids, target),
+      move: (source, uids, target) => w.call('move', source, uids, target),
+      quotaUsage: (userId) => read(() => reader.quotaUsage(userId)),
+    };
+    this.queue = {
+      enqueue: (input) => w.call('enqueue', input),
+      list: () => read(() => reader.listQueue()),
+      get: (id) => read(() => reader.getQueueEntry(id)),
+      getRaw: (id) => read(() => reader.getQueueRaw(id)),
+      due: (now) => read(() => reader.dueQueue(now)),
+      updateRecipients: (id, updates, meta) => w.call('updateRecipients', id, updates, meta),
+      retryAll: (id) => w.call('retryAll', id),
+      delete: (id) => w.call('deleteQueueEntry', id),
+    };
+    this.bans = {
+      put: (ban) => w.call('putBan', ban),
+      delete: (target) => w.call('deleteBan', target),
+      list: (now) => read(() => reader.listBans(now)),
+      get: (target) => read(() => reader.getBan(target)),
+      flush: () => w.call('flushBans'),
+    };
+    this.secrets = {
+      get: (name) => read(() => reader.getSecret(name)),
+      put: (name, value) => w.call('putSecret', name, value),
+      delete: (name) => w.call('deleteSecret', name),
+      list: (prefix) => read(() => reader.listSecrets(prefix)),
+    };
+  }
+
+  /** Group-commit statistics: how many batches carried how many requests. */
+  get writerStats(): { batches: number; requests: number } {
+    return { ...this.writer.stats };
+  }
+
+  async verify(): Promise<{ ok: boolean; problems: string[] }> {
+    const problems: string[] = [];
+    // A fresh connection, so no page comes from a cache: every page is read from disk (database file or
+    // WAL) and its Poly1305 tag checked.
+    let db: SqliteDatabase | null = null;
+    try {
+      db = openDatabase(this.options.dir, this.options.key, { readonly: true });
+      // integrity_check walks every b-tree page and every overflow page (the bodies).
+      const rows = db.pragma('integrity_check') as { integrity_check: string }[];
+      for (const row of rows) if (row.integrity_check !== 'ok') problems.push(...row.integrity_check.split('\n'));
+      const badRefs = db.prepare('SELECT count(*) AS n FROM bodies b WHERE refs != (SELECT count(*) FROM messages m WHERE m.body_id = b.id)').get() as { n: number };
+      if (badRefs.n > 0) problems.push(`${badRefs.n} message bodies have a wrong reference count`);
+      const badSizes = db.prepare('SELECT count(*) AS n FROM bodies WHERE size != length(raw)').get() as { n: number };
+      if (badSizes.n > 0) problems.push(`${badSizes.n} message bodies differ from their recorded size`);
+    } catch (error) {
+      problems.push(toStoreError(error, 'verifying').message);
+    } finally {
+      try {
+        db?.close();
+      } catch {
+        /* reported above */
+      }
+    }
+    return { ok: problems.length === 0, problems };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.writer.close();
+      this.db.close();
+    })();
+    return this.closing;
+  }
+}
+
+export { asBuffer };

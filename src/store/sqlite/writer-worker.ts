@@ -1,0 +1,164 @@
+// The store's one writer, on its own thread. Requests arrive as messages; whatever is waiting when the
+// thread is free becomes one transaction (group commit): one fsync of the WAL for many deliveries, and
+// that fsync never blocks the main event loop. Each request runs in its own SAVEPOINT, so one failing
+// request rolls back alone. Results and change-feed events go back only after COMMIT returned, that is,
+// after the data is on stable storage (synchronous=FULL).
+import { parentPort, workerData } from 'node:worker_threads';
+import { StoreError } from '../types.ts';
+import { openDatabase, toStoreError, type SqliteDatabase } from './connection.ts';
+import type { FromWorker, RequestOutcome, SerializedError, ToWorker, WorkerInit } from './protocol.ts';
+import { migrate } from './schema.ts';
+import { WriteOps } from './write-ops.ts';
+import { asBuffer } from './rows.ts';
+import type { MailboxChange } from '../types.ts';
+
+/** Requests per transaction: bounds the work (and memory) behind one commit. */
+const MAX_BATCH_REQUESTS = 512;
+/** Bytes of message data per transaction: a batch of huge appends should not hold gigabytes. */
+const MAX_BATCH_BYTES = 64 * 1024 * 1024;
+/** WAL pages before an automatic checkpoint. Larger than SQLite's 1000 so big deliveries are not
+ * followed by a database fsync every few batches; the WAL is truncated at close. */
+const WAL_AUTOCHECKPOINT_PAGES = 4000;
+
+type Request = Extract<ToWorker, { type: 'request' }>;
+
+const port = parentPort;
+if (!port) throw new Error('writer-worker must run as a worker thread');
+const init = workerData as WorkerInit;
+
+function serialize(error: unknown, doing: string): SerializedError {
+  const storeError = error instanceof StoreError ? error : toStoreError(error, doing);
+  return { code: storeError.code, message: storeError.message };
+}
+
+function post(message: FromWorker): void {
+  port!.postMessage(message);
+}
+
+let db: SqliteDatabase;
+let ops: WriteOps;
+try {
+  db = openDatabase(init.dir, asBuffer(init.key));
+  migrate(db);
+  db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+  ops = new WriteOps(db);
+  post({ type: 'ready' });
+} catch (error) {
+  post({ type: 'open-failed', error: serialize(error, 'opening the store for writing') });
+  process.exit(0);
+}
+
+const pending: Request[] = [];
+let scheduled = false;
+let closing = false;
+
+port.on('message', (message: ToWorker) => {
+  if (message.type === 'request') pending.push(message);
+  else closing = true;
+  if (!scheduled) {
+    scheduled = true;
+    // setImmediate runs after every message already queued on the port was delivered: they all join
+    // this batch.
+    setImmediate(runBatches);
+  }
+});
+
+function requestBytes(request: Request): number {
+  let bytes = 0;
+  for (const arg of request.args) {
+    if (arg instanceof Uint8Array) bytes += arg.byteLength;
+    else if (arg && typeof arg === 'object' && 'raw' in arg && (arg as { raw: unknown }).raw instanceof Uint8Array) bytes += (arg as { raw: Uint8Array }).raw.byteLength;
+  }
+  return bytes;
+}
+
+function takeBatch(): Request[] {
+  const batch: Request[] = [];
+  let bytes = 0;
+  while (pending.length > 0 && batch.length < MAX_BATCH_REQUESTS) {
+    const next = pending[0] as Request;
+    const size = requestBytes(next);
+    if (batch.length > 0 && bytes + size > MAX_BATCH_BYTES) break;
+    batch.push(next);
+    pending.shift();
+    bytes += size;
+  }
+  return batch;
+}
+
+function runBatches(): void {
+  scheduled = false;
+  while (pending.length > 0) runBatch(takeBatch());
+  if (closing) close();
+}
+
+function runBatch(batch: Request[]): void {
+  const started = performance.now();
+  const outcomes: RequestOutcome[] = [];
+  let changes: MailboxChange[] = [];
+  try {
+    db.exec('BEGIN IMMEDIATE');
+  } catch (error) {
+    const failure = serialize(error, 'starting a transaction');
+    post({ type: 'batch', results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0 });
+    return;
+  }
+  for (let i = 0; i < batch.length; i++) {
+    const request = batch[i] as Request;
+    db.exec('SAVEPOINT request');
+    ops.beginRequest();
+    try {
+      const method = ops[request.op] as (...args: unknown[]) => unknown;
+      const value = method.apply(ops, request.args);
+      db.exec('RELEASE request');
+      outcomes.push({ id: request.id, ok: true, value });
+      changes.push(...ops.changes);
+    } catch (error) {
+      outcomes.push({ id: request.id, ok: false, error: serialize(error, `running ${request.op}`) });
+      if (db.inTransaction) {
+        db.exec('ROLLBACK TO request');
+        db.exec('RELEASE request');
+        continue;
+      }
+      // SQLite rolled the whole transaction back (disk full, I/O error): what ran before is undone, and
+      // what comes after must not run outside a transaction. Fail them all; callers answer 4xx.
+      const failure = serialize(error, `running ${request.op}`);
+      const results = batch.map((r) => ({ id: r.id, ok: false as const, error: failure }));
+      post({ type: 'batch', results, changes: [], requests: batch.length, commitMs: 0 });
+      return;
+    }
+  }
+  try {
+    db.exec('COMMIT');
+  } catch (error) {
+    if (db.inTransaction) {
+      try {
+        db.exec('ROLLBACK');
+      } catch {
+        /* the connection reports the original error below */
+      }
+    }
+    const failure = serialize(error, 'committing');
+    post({ type: 'batch', results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0 });
+    return;
+  }
+  post({ type: 'batch', results: outcomes, changes, requests: batch.length, commitMs: performance.now() - started });
+  changes = [];
+}
+
+function close(): void {
+  let error: SerializedError | undefined;
+  try {
+    // Fold the WAL into the database so a closed store is one file plus an empty WAL.
+    db.pragma('wal_checkpoint(TRUNCATE)');
+  } catch (e) {
+    error = serialize(e, 'checkpointing at close');
+  }
+  try {
+    db.close();
+  } catch (e) {
+    error ??= serialize(e, 'closing');
+  }
+  post(error ? { type: 'closed', error } : { type: 'closed' });
+  port!.close();
+}
