@@ -1,0 +1,39 @@
+// accounts: domains, users, aliases as the protocols see them. A service between the listeners and the
+// store.
+// Owns: address syntax and canonical spelling; password hashing and verification (bcrypt, and Dovecot's
+// passwd-file schemes as imported); login; recipient resolution (aliases, catch-alls, user+tag); the
+// sender-address check; import from a Postfix + Dovecot installation and export to plain Maildir++.
+// Never: writes SQL (the store keeps users, aliases and mail), imports a protocol module, logs a password.
+//
+// Implementation notes:
+// - A failed login costs the same whether or not the account exists (a dummy bcrypt compare).
+// - Password hashing runs off the event loop (native bcrypt on libuv's pool).
+// - Every address is compared in its canonical spelling (address.ts) so "Admin@Example.ORG" is one user.
+export {
+  AddressError,
+  domainOf,
+  MAX_ADDRESS_OCTETS,
+  MAX_LOCAL_PART_OCTETS,
+  normalizeAddress,
+  normalizeAliasSource,
+  normalizeDomain,
+  normalizeLocalPart,
+  parseAddress,
+  splitSubaddress,
+  SUBADDRESS_DELIMITER,
+  tryParseAddress,
+  type ParsedAddress,
+} from './address.ts';
+export {
+  BCRYPT_COST,
+  DUMMY_PASSWORD_HASH,
+  hashPassword,
+  isSupportedHash,
+  MAX_PASSWORD_BYTES,
+  needsRehash,
+  parseStoredHash,
+  PasswordSchemeError,
+  verifyPassword,
+  type PasswordScheme,
+} from './password.ts';
+export { authenticate, isLocalDomain, maySendAs, resolveRecipient, MAX_ALIAS_DEPTH, type AuthDeps, type LocalRecipient, type Resolution } from './resolve.ts';
