@@ -1,0 +1,162 @@
+// Recipient resolution, login and the sender check, against the real embedded store.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { openStore, type Store, type User } from '../../src/store/index.ts';
+import { authenticate, hashPassword, isLocalDomain, maySendAs, resolveRecipient, verifyPassword, DUMMY_PASSWORD_HASH, type Resolution } from '../../src/accounts/index.ts';
+
+let dir: string;
+let store: Store;
+const users: Record<string, User> = {};
+const DOVECOT_BCRYPT = '{BLF-CRYPT}$2y$05$xAD8.lN92nWc8WRmemxC1O3KCjL/G4mfmB41.SKVKEYMxCzJoS8IC'; // "correct horse"
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mailstack-accounts-'));
+  store = await openStore({ dir, key: randomBytes(32) });
+  const a = store.accounts;
+  for (const d of ['example.org', 'example.net', 'bücher.example']) await a.addDomain(d);
+  const hash = await hashPassword('pw');
+  for (const addr of ['admin@example.org', 'backups@example.org', 'user@example.net', 'accounts@example.net', 'anna@bücher.example', 'bob@example.org', 'carol@example.org']) {
+    users[addr] = await a.addUser({ address: addr, passwordHash: hash });
+  }
+  users['old@example.org'] = await a.addUser({ address: 'old@example.org', passwordHash: DOVECOT_BCRYPT });
+  // The reference article's virtual map, plus the cases it does not show.
+  await a.addAlias('postmaster@example.org', 'admin@example.org');
+  await a.addAlias('abuse@example.org', 'admin@example.org');
+  await a.addAlias('github@example.net', 'accounts@example.net');
+  await a.addAlias('team@example.org', 'bob@example.org');
+  await a.addAlias('team@example.org', 'carol@example.org');
+  await a.addAlias('team@example.org', 'admin@example.org');
+  await a.addAlias('everyone@example.org', 'team@example.org'); // nested
+  await a.addAlias('everyone@example.org', 'bob@example.org'); // dedup with team's bob
+  await a.addAlias('@example.net', 'accounts@example.net'); // catch-all
+  await a.addAlias('loop1@example.org', 'loop2@example.org');
+  await a.addAlias('loop2@example.org', 'loop1@example.org');
+  await a.addAlias('keepcopy@example.org', 'carol@example.org');
+  await a.addAlias('carol@example.org', 'carol@example.org'); // alias to itself plus a forward
+  await a.addAlias('carol@example.org', 'carol.elsewhere@remote.test');
+  await a.addAlias('bob+lists@example.org', 'admin@example.org'); // exact alias beats +tag stripping
+  await a.addAlias('sales@example.org', 'nobody@example.org'); // dangling
+});
+
+after(async () => {
+  await store.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function ids(r: Resolution): number[] {
+  assert.equal(r.status, 'local');
+  return r.status === 'local' ? r.users.map((u) => u.userId).sort((x, y) => x - y) : [];
+}
+const id = (a: string) => users[a]!.id;
+
+test('a user resolves to itself, whatever the case of the address', async () => {
+  assert.deepEqual(ids(await resolveRecipient(store, 'Admin@EXAMPLE.org')), [id('admin@example.org')]);
+});
+
+test('one-to-one aliases (postmaster -> admin)', async () => {
+  assert.deepEqual(ids(await resolveRecipient(store, 'postmaster@example.org')), [id('admin@example.org')]);
+  assert.deepEqual(ids(await resolveRecipient(store, 'github@example.net')), [id('accounts@example.net')]);
+});
+
+test('one-to-many and nested aliases expand, each user once', async () => {
+  const want = [id('admin@example.org'), id('bob@example.org'), id('carol@example.org')].sort((x, y) => x - y);
+  assert.deepEqual(ids(await resolveRecipient(store, 'team@example.org')), want);
+  assert.deepEqual(ids(await resolveRecipient(store, 'everyone@example.org')), want);
+});
+
+test('user+tag reaches user, and the tag is kept in the address', async () => {
+  const r = await resolveRecipient(store, 'bob+news@example.org');
+  assert.deepEqual(r, { status: 'local', users: [{ userId: id('bob@example.org'), address: 'bob+news@example.org' }], forwards: [] });
+  assert.deepEqual(ids(await resolveRecipient(store, 'postmaster+x@example.org')), [id('admin@example.org')]);
+});
+
+test('an exact alias wins over +tag stripping', async () => {
+  assert.deepEqual(ids(await resolveRecipient(store, 'bob+lists@example.org')), [id('admin@example.org')]);
+});
+
+test('catch-all takes unknown addresses of its domain, but never an existing user', async () => {
+  assert.deepEqual(ids(await resolveRecipient(store, 'random-shop@example.net')), [id('accounts@example.net')]);
+  assert.deepEqual(ids(await resolveRecipient(store, 'user@example.net')), [id('user@example.net')]);
+  assert.deepEqual(ids(await resolveRecipient(store, 'user+tag@example.net')), [id('user@example.net')]);
+});
+
+test('unknown address of a local domain without catch-all is unknown; other domains are remote', async () => {
+  assert.deepEqual(await resolveRecipient(store, 'nobody@example.org'), { status: 'unknown' });
+  assert.deepEqual(await resolveRecipient(store, 'someone@gmail.test'), { status: 'remote' });
+  assert.deepEqual(await resolveRecipient(store, 'not an address'), { status: 'unknown' });
+  assert.deepEqual(await resolveRecipient(store, 'sales@example.org'), { status: 'unknown' });
+});
+
+test('alias loops are cut, not followed forever', async () => {
+  assert.deepEqual(await resolveRecipient(store, 'loop1@example.org'), { status: 'unknown' });
+});
+
+test('an alias to itself keeps the local copy and forwards elsewhere', async () => {
+  const r = await resolveRecipient(store, 'carol@example.org');
+  assert.deepEqual(r, { status: 'local', users: [{ userId: id('carol@example.org'), address: 'carol@example.org' }], forwards: ['carol.elsewhere@remote.test'] });
+  assert.deepEqual(ids(await resolveRecipient(store, 'keepcopy@example.org')), [id('carol@example.org')]);
+});
+
+test('IDN domains match in UTF-8 and in punycode', async () => {
+  assert.deepEqual(ids(await resolveRecipient(store, 'anna@xn--bcher-kva.example')), [id('anna@bücher.example')]);
+  assert.equal(await isLocalDomain(store, 'XN--BCHER-KVA.example'), true);
+  assert.equal(await isLocalDomain(store, 'Example.NET'), true);
+  assert.equal(await isLocalDomain(store, 'example.com'), false);
+  assert.equal(await isLocalDomain(store, 'bad domain'), false);
+});
+
+test('authenticate: right password, wrong password, unknown user', async () => {
+  assert.equal((await authenticate(store, 'Admin@Example.org', 'pw'))?.id, id('admin@example.org'));
+  assert.equal(await authenticate(store, 'admin@example.org', 'wrong'), null);
+  assert.equal(await authenticate(store, 'ghost@example.org', 'pw'), null);
+  assert.equal(await authenticate(store, '', 'pw'), null);
+});
+
+test('authenticate runs a bcrypt comparison of the same cost for an unknown user', async () => {
+  const calls: string[] = [];
+  const verify = async (stored: string, pw: string) => {
+    calls.push(stored);
+    return verifyPassword(stored, pw);
+  };
+  assert.equal(await authenticate(store, 'ghost@example.org', 'pw', { verify }), null);
+  assert.equal(await authenticate(store, 'not an address', 'pw', { verify }), null);
+  assert.deepEqual(calls, [DUMMY_PASSWORD_HASH, DUMMY_PASSWORD_HASH]);
+  calls.length = 0;
+  assert.equal(await authenticate(store, 'admin@example.org', 'wrong', { verify }), null);
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0]!.slice(0, 7), DUMMY_PASSWORD_HASH.slice(0, 7), 'same scheme and cost');
+});
+
+test('a Dovecot hash logs in and is upgraded to bcrypt cost 12', async () => {
+  const u = await authenticate(store, 'old@example.org', 'correct horse');
+  assert.ok(u);
+  assert.match(u.passwordHash, /^\$2b\$12\$/);
+  assert.match((await store.accounts.getUser('old@example.org'))!.passwordHash, /^\$2b\$12\$/);
+  assert.ok(await authenticate(store, 'old@example.org', 'correct horse'));
+});
+
+test('maySendAs: own address, +tag, aliases that reach the user, catch-all, sendAs; not others', async () => {
+  const admin = users['admin@example.org']!;
+  assert.equal(await maySendAs(store, admin, 'admin@example.org'), true);
+  assert.equal(await maySendAs(store, admin, 'ADMIN+x@example.org'), true);
+  assert.equal(await maySendAs(store, admin, 'postmaster@example.org'), true);
+  assert.equal(await maySendAs(store, admin, 'team@example.org'), true);
+  assert.equal(await maySendAs(store, admin, 'bob@example.org'), false);
+  assert.equal(await maySendAs(store, admin, 'github@example.net'), false);
+  assert.equal(await maySendAs(store, admin, 'someone@gmail.test'), false);
+  assert.equal(await maySendAs(store, admin, 'garbage'), false);
+  const accounts = users['accounts@example.net']!;
+  assert.equal(await maySendAs(store, accounts, 'github@example.net'), true);
+  assert.equal(await maySendAs(store, accounts, 'anything-at-all@example.net'), true, 'catch-all goes to them');
+  assert.equal(await maySendAs(store, accounts, 'user@example.net'), false, 'an existing user is not the catch-all');
+  const bob = await store.accounts.updateUser('bob@example.org', { sendAs: ['bob@remote.test', '@lists.example.org'] });
+  assert.equal(await maySendAs(store, bob, 'Bob@Remote.test'), true);
+  assert.equal(await maySendAs(store, bob, 'x@lists.example.org'), true);
+  assert.equal(await maySendAs(store, bob, 'x@example.com'), false);
+  const free = await store.accounts.updateUser('backups@example.org', { enforceSender: false });
+  assert.equal(await maySendAs(store, free, 'x@example.com'), true);
+});
