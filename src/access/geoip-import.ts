@@ -271,7 +271,7 @@ function readMmdb(f: InputFile, builder: GeoTableBuilder): number | undefined {
         for (let k = 0; k < 4; k++) {
           const bits = Math.min(32, Math.max(0, depth + 1 - k * 32));
           const m = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-          last[k] = (first[k] | ~m) >>> 0;
+          last[k] = (first[k]! | ~m) >>> 0;
         }
         builder.addV6(first, last, countryAt(next, formatHex(first)));
       } else if (next < nodeCount && depth < 127) walkV6(next, depth + 1);

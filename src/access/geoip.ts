@@ -193,7 +193,7 @@ export class GeoDataError extends Error {
 function compareAt(s: Uint32Array, off: number, w: Readonly<Words>, stride: number): number {
   for (let k = 0; k < stride; k++) {
     const a = s[off + k]!;
-    const b = w[k];
+    const b = w[k]!;
     if (a !== b) return a < b ? -1 : 1;
   }
   return 0;
@@ -265,8 +265,8 @@ export class GeoTableBuilder {
     }
     const o = this.n6 * 9;
     for (let k = 0; k < 4; k++) {
-      this.v6[o + k] = first[k];
-      this.v6[o + 4 + k] = last[k];
+      this.v6[o + k] = first[k]!;
+      this.v6[o + 4 + k] = last[k]!;
     }
     this.v6[o + 8] = cc;
     this.n6++;
@@ -287,7 +287,7 @@ export class GeoTableBuilder {
       const bits = Math.min(32, Math.max(0, prefix - k * 32));
       const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
       first[k] = (ip.v6[k]! & mask) >>> 0;
-      last[k] = (first[k] | ~mask) >>> 0;
+      last[k] = (first[k]! | ~mask) >>> 0;
     }
     this.addV6(first, last, cc);
   }
@@ -392,7 +392,7 @@ export class GeoTableBuilder {
 }
 
 function cmpWords(a: Readonly<Words>, b: Readonly<Words>): number {
-  for (let k = 0; k < 4; k++) if (a[k] !== b[k]) return a[k] < b[k] ? -1 : 1;
+  for (let k = 0; k < 4; k++) if (a[k] !== b[k]) return a[k]! < b[k]! ? -1 : 1;
   return 0;
 }
 
@@ -401,7 +401,7 @@ function increment(w: Words): boolean {
   for (let k = 3; k >= 0; k--) {
     if (w[k] === 0xffffffff) w[k] = 0;
     else {
-      w[k] = w[k] + 1;
+      w[k] = w[k]! + 1;
       return false;
     }
   }
