@@ -21,10 +21,15 @@ export interface DnsServerOptions {
   defaultTtl?: number;
   /** SOA MINIMUM and TTL in negative answers: how long resolvers cache NXDOMAIN/NODATA (RFC 2308). */
   negativeTtl?: number;
+  /** Loopback address to listen on (default 127.0.0.1). Tools that only read /etc/resolv.conf need port
+   * 53 on an address of their own, e.g. 127.53.x.y (root only). */
+  host?: string;
+  /** Default 0: any free port (UDP and TCP share it). */
+  port?: number;
 }
 
 export interface TestDnsServer {
-  host: '127.0.0.1';
+  host: string;
   port: number;
   /** "127.0.0.1:PORT", for `[dns] upstream` / createResolver({ upstream: [...] }). */
   upstream: string;
@@ -59,6 +64,7 @@ function chunkTxt(text: string): string[] {
 export async function startDnsServer(zone: Zone = {}, options: DnsServerOptions = {}): Promise<TestDnsServer> {
   const defaultTtl = options.defaultTtl ?? 300;
   const negativeTtl = options.negativeTtl ?? 60;
+  const host = options.host ?? '127.0.0.1';
   const records = new Map<string, Map<RecordTypeName, { values: RecordValue[]; ttl: number }>>();
   const failures = new Map<string, 'servfail' | 'timeout'>();
   const queryLog: { name: string; type: string; transport: 'udp' | 'tcp' }[] = [];
@@ -162,7 +168,7 @@ export async function startDnsServer(zone: Zone = {}, options: DnsServerOptions 
   });
   await new Promise<void>((resolve, reject) => {
     udp.once('error', reject);
-    udp.bind(0, '127.0.0.1', () => resolve());
+    udp.bind(options.port ?? 0, host, () => resolve());
   });
   const port = udp.address().port;
 
@@ -188,13 +194,13 @@ export async function startDnsServer(zone: Zone = {}, options: DnsServerOptions 
   });
   await new Promise<void>((resolve, reject) => {
     tcp.once('error', reject);
-    tcp.listen(port, '127.0.0.1', () => resolve());
+    tcp.listen(port, host, () => resolve());
   });
 
   return {
-    host: '127.0.0.1',
+    host,
     port,
-    upstream: `127.0.0.1:${port}`,
+    upstream: `${host}:${port}`,
     set,
     remove(name, type) {
       const owner = type === 'PTR' && isIP(name) ? reverseName(name) : norm(name);
