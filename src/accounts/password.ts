@@ -6,7 +6,8 @@
 // those) and verified as Dovecot would, so users keep their passwords across the move. After a successful
 // login with such a hash, `authenticate` re-hashes the password as bcrypt cost 12 (see needsRehash).
 import bcrypt from 'bcrypt';
-import { parseShaCrypt, verifyShaCrypt, ShaCryptError } from './sha-crypt.ts';
+import { parseShaCrypt, ShaCryptError } from './sha-crypt.ts';
+import { verifyShaCryptOffThread } from './sha-crypt-pool.ts';
 
 /** bcrypt cost for new hashes: ~200-250 ms on this class of machine, OWASP's floor is 10. */
 export const BCRYPT_COST = 12;
@@ -129,7 +130,8 @@ export async function verifyPassword(stored: string, password: string): Promise<
       return bcrypt.compare(password, parsed.crypt.replace(/^\$2y\$/, '$2b$'));
     case 'sha512-crypt':
     case 'sha256-crypt':
-      return verifyShaCrypt(parsed.crypt, password);
+      // 10-40 ms of hashing: on a background thread, never on the event loop.
+      return verifyShaCryptOffThread(parsed.crypt, password);
   }
 }
 
