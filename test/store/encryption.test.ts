@@ -1,0 +1,187 @@
+// Data at rest: nothing readable in the data directory, a flipped byte is detected and never served, a
+// wrong key fails cleanly.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { cp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openStore, StoreError, type Store } from '../../src/store/index.ts';
+import { tempDir } from './helpers.ts';
+
+const SUBJECT = 'Quarterly merger plans ZEBRA-7781';
+const BODY_LINE = 'The vault combination is ORCHID-4412-PLAINTEXT';
+const ADDRESS = 'secret.person@hidden-domain.test';
+const PASSWORD_HASH = '$2b$12$KnownHashForGrepTestOnlyXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX';
+
+function knownMessage(): Buffer {
+  return Buffer.from(
+    `From: Someone <someone@example.org>\r\nTo: ${ADDRESS}\r\nSubject: ${SUBJECT}\r\nMessage-ID: <grep-test@example.org>\r\n\r\n` +
+      `${BODY_LINE}\r\n${'filler line to make the body span pages\r\n'.repeat(200)}`,
+  );
+}
+
+/** Every file under dir, with its bytes. */
+async function readAll(dir: string): Promise<{ name: string; bytes: Buffer }[]> {
+  const out: { name: string; bytes: Buffer }[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    out.push({ name: path.slice(dir.length + 1), bytes: await readFile(path) });
+  }
+  return out;
+}
+
+function assertNoPlaintext(files: { name: string; bytes: Buffer }[], when: string): void {
+  const needles = [SUBJECT, BODY_LINE, ADDRESS, PASSWORD_HASH, 'hidden-domain', 'ZEBRA-7781', 'ORCHID-4412'];
+  for (const file of files) {
+    for (const needle of needles) {
+      for (const encoding of ['utf8', 'utf16le'] as const) {
+        assert.equal(file.bytes.includes(Buffer.from(needle, encoding)), false, `${when}: "${needle}" (${encoding}) found in ${file.name}`);
+      }
+    }
+  }
+}
+
+async function populate(store: Store): Promise<{ userId: number; inboxId: number }> {
+  await store.accounts.addDomain('hidden-domain.test');
+  const user = await store.accounts.addUser({ address: ADDRESS, passwordHash: PASSWORD_HASH });
+  const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
+  await store.mail.deliver({ raw: knownMessage(), targets: [{ userId: user.id }] });
+  await store.mail.append(inbox.id, { raw: knownMessage(), flags: ['\\Seen'] });
+  await store.queue.enqueue({ sender: ADDRESS, recipients: [`other-${ADDRESS}`], raw: knownMessage() });
+  return { userId: user.id, inboxId: inbox.id };
+}
+
+test('no plaintext in any file of the data directory, while open (WAL) and after close', async () => {
+  const dir = await tempDir();
+  try {
+    const store = await openStore({ dir, key: randomBytes(32) });
+    await populate(store);
+    const whileOpen = await readAll(dir);
+    const wal = whileOpen.find((f) => f.name.endsWith('-wal'));
+    assert.ok(wal && wal.bytes.length > 0, 'the WAL holds the data while the store is open');
+    assertNoPlaintext(whileOpen, 'while open');
+    await store.close();
+    const afterClose = await readAll(dir);
+    assert.ok(afterClose.some((f) => f.name.endsWith('.db') && f.bytes.length > 8192), 'the database file holds the data after close');
+    assertNoPlaintext(afterClose, 'after close');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a wrong key fails cleanly as locked and changes nothing', async () => {
+  const dir = await tempDir();
+  try {
+    const store = await openStore({ dir, key: randomBytes(32) });
+    await populate(store);
+    await store.close();
+    const before = await readAll(dir);
+    await assert.rejects(openStore({ dir, key: randomBytes(32) }), (error: unknown) => {
+      assert.ok(error instanceof StoreError);
+      assert.equal(error.code, 'locked');
+      return true;
+    });
+    assert.deepEqual(await readAll(dir), before);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a flipped byte anywhere in the database file is detected and never served as mail', async () => {
+  const dir = await tempDir();
+  const key = randomBytes(32);
+  const copies: string[] = [];
+  try {
+    const store = await openStore({ dir, key });
+    const { inboxId } = await populate(store);
+    // A larger message so that much of the file is body pages.
+    const big = Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), Buffer.from(randomBytes(120_000).toString('base64').replace(/.{76}/g, '$&\r\n'))]);
+    await store.mail.append(inboxId, { raw: big });
+    const expected = new Map<number, Buffer>();
+    for (const m of await store.mail.listMessages(inboxId)) expected.set(m.uid, await store.mail.getBody(m.bodyId));
+    assert.equal(expected.size, 3);
+    await store.close();
+    const dbFile = (await readdir(dir)).find((n) => n.endsWith('.db'))!;
+    const size = (await stat(join(dir, dbFile))).size;
+    const pageSize = 4096;
+    // Page 1 (the header page), the end of page 1 (tag and nonce), the middle of the file (body pages),
+    // the last byte, and a spread of positions in between.
+    const positions = [0, 20, 100, pageSize - 1, pageSize + 50, Math.floor(size / 2), Math.floor(size / 3) + 7, Math.floor((size * 2) / 3) + 3, size - 1];
+    for (const position of positions) {
+      const copy = await tempDir('mailstack-tamper-');
+      copies.push(copy);
+      await cp(dir, copy, { recursive: true });
+      const path = join(copy, dbFile);
+      const bytes = await readFile(path);
+      bytes[position] = (bytes[position] as number) ^ 0x01;
+      await writeFile(path, bytes);
+      let detected = false;
+      let tampered: Store;
+      try {
+        tampered = await openStore({ dir: copy, key });
+      } catch (error) {
+        assert.ok(error instanceof StoreError, String(error));
+        assert.equal(error.code, 'corrupt', `byte ${position}: ${error.message}`);
+        continue;
+      }
+      try {
+        // Every read either fails as corrupt or returns exactly what was stored.
+        try {
+          for (const m of await tampered.mail.listMessages(inboxId)) {
+            try {
+              const body = await tampered.mail.getBody(m.bodyId);
+              assert.ok(body.equals(expected.get(m.uid)!), `byte ${position}: message ${m.uid} served altered`);
+            } catch (error) {
+              assert.ok(error instanceof StoreError && error.code === 'corrupt', `byte ${position}: ${String(error)}`);
+              detected = true;
+            }
+          }
+        } catch (error) {
+          assert.ok(error instanceof StoreError && error.code === 'corrupt', `byte ${position}: ${String(error)}`);
+          detected = true;
+        }
+        const report = await tampered.verify();
+        assert.equal(report.ok, false, `byte ${position}: verify() did not notice`);
+        assert.ok(report.problems.length > 0);
+        detected = true;
+      } finally {
+        await tampered.close().catch(() => undefined);
+      }
+      assert.ok(detected);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    for (const copy of copies) await rm(copy, { recursive: true, force: true });
+  }
+});
+
+test('a flipped byte in a message body page makes getBody fail as corrupt', async () => {
+  const dir = await tempDir();
+  const key = randomBytes(32);
+  try {
+    let store = await openStore({ dir, key });
+    await store.accounts.addDomain('example.test');
+    const user = await store.accounts.addUser({ address: 'bob@example.test', passwordHash: 'h' });
+    const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
+    const raw = Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), Buffer.from(randomBytes(300_000).toString('base64').replace(/.{76}/g, '$&\r\n'))]);
+    await store.mail.append(inbox.id, { raw });
+    const [meta] = await store.mail.listMessages(inbox.id);
+    await store.close();
+    const path = join(dir, 'store.db');
+    const bytes = await readFile(path);
+    // The body fills most of the file: the middle is one of its overflow pages.
+    const position = Math.floor(bytes.length / 2);
+    bytes[position] = (bytes[position] as number) ^ 0x80;
+    await writeFile(path, bytes);
+    store = await openStore({ dir, key });
+    try {
+      await assert.rejects(store.mail.getBody(meta!.bodyId), (error: unknown) => error instanceof StoreError && error.code === 'corrupt');
+      assert.equal((await store.verify()).ok, false);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
