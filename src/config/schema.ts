@@ -9,6 +9,7 @@ import { smtpSection, submissionSection, lmtpSection } from './sections/smtp.ts'
 import { imapSection } from './sections/imap.ts';
 import { dnsSection } from './sections/dns.ts';
 import { queueSection } from './sections/queue.ts';
+import { dkimSection } from './sections/dkim.ts';
 import { accessSection } from './sections/access.ts';
 
 export const configSchema = z
@@ -23,6 +24,7 @@ export const configSchema = z
     imap: imapSection,
     dns: dnsSection,
     queue: queueSection,
+    dkim: dkimSection,
     access: accessSection,
   })
   .strict();
