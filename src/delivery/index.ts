@@ -1,0 +1,164 @@
+// delivery: local delivery of one message into the store (what Postfix's virtual(8) or Dovecot's LDA/LMTP
+// does). Owns: recipient expansion through the accounts service (aliases, catch-all, +tag), the trace
+// fields a delivery agent adds (Return-Path, Delivered-To), the Junk routing, and the mapping of store
+// failures to per-recipient outcomes. Never speaks a protocol: the SMTP/LMTP listeners, `mailstack
+// deliver` and the queue's bounces all call deliverLocal and turn its outcomes into their own replies.
+//
+// Implementation notes:
+// - One store.mail.deliver call per message for all local users: atomic and durable (the store fsyncs
+//   before it resolves), so a caller may acknowledge the message as soon as deliverLocal returns.
+// - A failure of the store (locked vault, I/O error) is a temporary failure for every recipient: the
+//   sender keeps the message and retries; nothing is lost.
+// - A user reached through several recipients (an alias and the user) gets the message once.
+import { resolveRecipient } from '../accounts/index.ts';
+import type { Logger } from '../log/index.ts';
+import type { DeliveryTarget, Store } from '../store/types.ts';
+import { headerValues, prependHeaderLines, removeHeaderFields, toCrlf } from './headers.ts';
+
+export { headerBlockEnd, headerFields, headerValues, fieldValue, removeHeaderFields, prependHeaderLines, isSafeHeaderLine, toCrlf } from './headers.ts';
+
+export interface LocalDelivery {
+  raw: Buffer;
+  /** Envelope sender (MAIL FROM); "" for the null sender. */
+  envelopeFrom: string;
+  /** Envelope recipients as given (RCPT TO / --to). */
+  recipients: string[];
+  /** Mailbox to file into (falls back to INBOX when it does not exist). */
+  mailbox?: string;
+  /** Header lines (without CRLF) to prepend, e.g. Received, Authentication-Results. */
+  prependHeaders?: string[];
+  /** Junk / quarantine: deliver to the \Junk mailbox. */
+  junk?: boolean;
+  internalDate?: number;
+  sessionId?: string;
+}
+
+/** 'unknown' covers every permanent refusal of a recipient (no such user, not our domain, a forwarding
+ * loop); `message` says which. */
+export type RecipientOutcome = {
+  address: string;
+  status: 'delivered' | 'unknown' | 'over_quota' | 'temp_failure';
+  message: string;
+  /** Addresses outside our domains that this recipient's aliases forward to. deliverLocal does not queue
+   * them: the caller must (SMTP through its queue port, `mailstack deliver` through store.queue), or the
+   * forwarded copies are lost. A recipient that only forwards is 'delivered' once the caller queued. */
+  forwards?: string[];
+};
+
+export interface DeliveryOptions {
+  log?: Logger;
+  /** Skip quota checks (mail from the system to postmaster, bounces). */
+  ignoreQuota?: boolean;
+}
+
+/** RFC 5321 4.4: the delivery agent records the envelope sender in Return-Path. Any Return-Path the
+ * message already carries came from an earlier hop or a forger: it is replaced. */
+function returnPathLine(envelopeFrom: string): string {
+  return `Return-Path: <${envelopeFrom}>`;
+}
+
+/** Lower-cased address, with the domain lower-cased; local parts are compared case-insensitively too,
+ * like the accounts service does. */
+function normalize(address: string): string {
+  return address.trim().toLowerCase();
+}
+
+interface ResolvedRecipient {
+  address: string;
+  users: { userId: number; address: string }[];
+  forwards: string[];
+  outcome?: RecipientOutcome;
+}
+
+/**
+ * Delivers one message to local recipients. Resolves only when everything that was stored is durable.
+ * Returns one outcome per recipient, in the order given.
+ */
+export async function deliverLocal(store: Store, delivery: LocalDelivery, options: DeliveryOptions = {}): Promise<RecipientOutcome[]> {
+  const log = options.log?.child({ session: delivery.sessionId });
+  const raw = toCrlf(delivery.raw);
+  const existingDeliveredTo = new Set(headerValues(raw, 'Delivered-To').map((v) => normalize(v.replace(/^<|>$/g, ''))));
+
+  // 1. Expand every recipient to its final users.
+  const resolved: ResolvedRecipient[] = [];
+  for (const address of delivery.recipients) {
+    try {
+      const r = await resolveRecipient(store, address);
+      if (r.status === 'local') {
+        resolved.push({ address, users: r.users, forwards: r.forwards });
+      } else {
+        const message = r.status === 'remote' ? 'recipient domain is not served here' : 'no such user here';
+        resolved.push({ address, users: [], forwards: [], outcome: { address, status: 'unknown', message } });
+      }
+    } catch (err) {
+      log?.warn({ err, recipient: address }, 'recipient lookup failed');
+      resolved.push({ address, users: [], forwards: [], outcome: { address, status: 'temp_failure', message: 'recipient lookup failed, try again later' } });
+    }
+  }
+
+  // 2. One target per distinct user; a user that already has this message's Delivered-To is a loop
+  //    (Postfix: "mail forwarding loop for ..."), refused rather than delivered again for ever.
+  const targetsByUser = new Map<number, { userId: number; address: string }>();
+  for (const r of resolved) {
+    if (r.outcome) continue;
+    const fresh = r.users.filter((u) => !existingDeliveredTo.has(normalize(u.address)));
+    if (fresh.length === 0 && r.users.length > 0) {
+      r.outcome = { address: r.address, status: 'unknown', message: 'mail forwarding loop detected (Delivered-To already present)' };
+      continue;
+    }
+    r.users = fresh;
+    for (const u of fresh) if (!targetsByUser.has(u.userId)) targetsByUser.set(u.userId, u);
+  }
+  const users = [...targetsByUser.values()];
+  const withForwards = (o: RecipientOutcome, r: ResolvedRecipient): RecipientOutcome => (r.forwards.length > 0 ? { ...o, forwards: r.forwards } : o);
+  const forwardOnly = (r: ResolvedRecipient): RecipientOutcome =>
+    withForwards({ address: r.address, status: 'delivered', message: 'forwarded to remote addresses' }, r);
+  if (users.length === 0) return resolved.map((r) => r.outcome ?? forwardOnly(r));
+
+  // 3. Trace fields. Delivered-To names the final mailbox (Postfix/Dovecot loop detection); the store keeps
+  //    one copy of the bytes for all users, so it is added only when the message reaches exactly one user.
+  const trace = [returnPathLine(delivery.envelopeFrom)];
+  if (users.length === 1) trace.push(`Delivered-To: ${users[0]!.address}`);
+  const stripped = removeHeaderFields(raw, (name) => name.toLowerCase() === 'return-path');
+  const finalRaw = prependHeaderLines(stripped, [...trace, ...(delivery.prependHeaders ?? [])]);
+
+  // 4. One atomic, durable store call.
+  let stored: Set<number>;
+  let overQuota: Set<number>;
+  try {
+    const targets: DeliveryTarget[] = [];
+    for (const u of users) {
+      const mailbox = delivery.junk ? await junkMailboxName(store, u.userId) : delivery.mailbox;
+      targets.push(mailbox === undefined ? { userId: u.userId } : { userId: u.userId, mailbox });
+    }
+    const result = await store.mail.deliver({
+      raw: finalRaw,
+      targets,
+      ...(delivery.internalDate !== undefined ? { internalDate: delivery.internalDate } : {}),
+      ...(options.ignoreQuota ? { ignoreQuota: true } : {}),
+    });
+    stored = new Set(result.stored.map((s) => s.userId));
+    overQuota = new Set(result.overQuota);
+    log?.info({ size: finalRaw.length, users: users.map((u) => u.address), stored: result.stored.length, overQuota: result.overQuota.length, junk: !!delivery.junk }, 'delivered');
+  } catch (err) {
+    log?.error({ err }, 'store refused the delivery');
+    const message = 'mail store temporarily unavailable, try again later';
+    return resolved.map((r) => r.outcome ?? { address: r.address, status: 'temp_failure', message });
+  }
+
+  // 5. A recipient counts as delivered when one of its users got the message.
+  return resolved.map((r) => {
+    if (r.outcome) return r.outcome;
+    if (r.users.length === 0) return forwardOnly(r);
+    if (r.users.some((u) => stored.has(u.userId))) return withForwards({ address: r.address, status: 'delivered', message: 'delivered' }, r);
+    if (r.users.some((u) => overQuota.has(u.userId))) return withForwards({ address: r.address, status: 'over_quota', message: 'mailbox is over quota' }, r);
+    return { address: r.address, status: 'temp_failure', message: 'not stored, try again later' };
+  });
+}
+
+/** The name of the user's \Junk mailbox ("Junk" when the user has none marked: the store then falls back
+ * to INBOX if that does not exist either). */
+async function junkMailboxName(store: Store, userId: number): Promise<string> {
+  const mailboxes = await store.mail.listMailboxes(userId);
+  return mailboxes.find((m) => m.specialUse === '\\Junk')?.name ?? 'Junk';
+}
