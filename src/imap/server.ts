@@ -6,6 +6,7 @@ import type { Runtime } from '../runtime/index.ts';
 import { newId } from '../log/index.ts';
 import { Connection } from './connection.ts';
 import { Session } from './session.ts';
+import type { Authenticate } from './auth.ts';
 
 export interface ImapListeners {
   close(): Promise<void>;
@@ -16,6 +17,8 @@ export interface ImapOverrides {
   /** Listen addresses instead of the config's (tests: ["127.0.0.1:0"]). */
   listen?: string[];
   listenTls?: string[];
+  /** Login check (default: the accounts service's authenticate). */
+  authenticate?: Authenticate;
 }
 
 function splitAddress(addr: string): { host: string; port: number } {
@@ -47,7 +50,7 @@ export async function startImap(runtime: Runtime, overrides: ImapOverrides = {})
         implicitTls,
         maxMessageBytes: runtime.config.store.max_message_bytes,
       });
-      const session = new Session(runtime, connection, newId('I'));
+      const session = new Session(runtime, connection, newId('I'), overrides.authenticate);
       session.run().catch((err: unknown) => {
         runtime.log.error({ err: String(err), listener: name }, 'IMAP session failed');
         connection.close();

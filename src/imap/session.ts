@@ -13,6 +13,7 @@ import type { CommandFrame } from './parser/frame.ts';
 import { CommandParser } from './parser/tokens.ts';
 import type { SelectedMailbox, FlushOptions } from './selected.ts';
 import { formatFlags } from './flags.ts';
+import { verifyLogin, type Authenticate } from './auth.ts';
 
 export type InputItem =
   | { kind: 'frame'; frame: CommandFrame }
@@ -62,6 +63,8 @@ export class Session {
     readonly runtime: Runtime,
     readonly transport: Transport,
     readonly id: string,
+    /** How logins are checked (default: the accounts service). */
+    readonly authenticate: Authenticate = verifyLogin,
   ) {
     this.log = runtime.log.child({ session: id, remote: transport.remoteAddress, listener: transport.listener });
   }

@@ -3,7 +3,6 @@
 import { NOTAUTH, defineCommand } from '../command.ts';
 import { ImapBye, ImapNo, ImapSyntaxError } from '../errors.ts';
 import type { Session } from '../session.ts';
-import { verifyLogin } from '../auth.ts';
 
 export const starttls = defineCommand({
   name: 'STARTTLS',
@@ -24,7 +23,7 @@ async function finishLogin(session: Session, account: string, password: string):
     await session.loginFailed(account.slice(0, 320));
     throw new ImapNo('AUTHENTICATIONFAILED', 'Invalid credentials');
   }
-  const user = await verifyLogin(session.store, account, password);
+  const user = await session.authenticate(session.store, account, password);
   if (!user) {
     await session.loginFailed(account);
     throw new ImapNo('AUTHENTICATIONFAILED', 'Invalid credentials');
