@@ -16,9 +16,22 @@ const program = new Command('mailstack')
   .exitOverride();
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
-for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).sort()) {
+const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).sort();
+// A command lives in the file of its name (commands/queue.ts registers `queue`). Loading only that file keeps
+// a command's start fast (the server's and the store's modules are heavy); help and unknown names load all.
+const named = process.argv.slice(2).find((a) => !a.startsWith('-') && !isOptionValue(a));
+const only = named && files.includes(`${named}.ts`) ? [`${named}.ts`] : files;
+for (const file of only) {
   const mod = (await import(pathToFileURL(join(dir, file)).href)) as Partial<CommandModule>;
   mod.register?.(program);
+}
+
+/** True when `arg` is the value of a global option that takes one (`--config FILE`). */
+function isOptionValue(arg: string): boolean {
+  const args = process.argv.slice(2);
+  const i = args.indexOf(arg);
+  const before = i > 0 ? args[i - 1] : undefined;
+  return before === '-c' || before === '--config' || before === '--passphrase-file';
 }
 
 try {
