@@ -47,13 +47,14 @@ export function register(program: Command): void {
           );
           // Aliases that forward outside our domains: into the durable outbound queue, or the copy is lost.
           const forwards = [...new Set(result.flatMap((o) => (o.status === 'delivered' ? (o.forwards ?? []) : [])))];
-          if (forwards.length > 0) await ctx.store.queue.enqueue({ sender: envelopeFrom, recipients: forwards, raw });
+          if (forwards.length > 0 && !result.some((o) => o.status === 'temp_failure')) await ctx.store.queue.enqueue({ sender: envelopeFrom, recipients: forwards, raw });
           return result;
         });
       } catch (err) {
-        if (err instanceof CliError) throw err;
-        // The store could not be opened or reached: the MTA keeps the message and retries.
-        throw new CliError(`store unavailable: ${(err as Error).message}; the message was not delivered, try again later`, EX.TEMPFAIL);
+        // Whatever kept us from the store (locked server, wrong passphrase file, I/O), the message must not
+        // bounce: EX_TEMPFAIL makes the MTA keep it and retry, as Dovecot's LDA does for such errors.
+        const why = err instanceof Error ? err.message : String(err);
+        throw new CliError(`store unavailable: ${why}; the message was not delivered, try again later`, EX.TEMPFAIL);
       }
       for (const o of outcomes) {
         if (o.status !== 'delivered') process.stderr.write(`mailstack: <${o.address}>: ${o.message}\n`);

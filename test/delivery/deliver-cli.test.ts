@@ -1,0 +1,75 @@
+// `mailstack deliver` as an MTA would run it: message on stdin, sysexits exit codes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { loadConfig, storeDir } from '../../src/config/index.ts';
+import { openVault } from '../../src/vault/index.ts';
+import { openStore } from '../../src/store/index.ts';
+import type { Store } from '../../src/store/types.ts';
+import { makeInstance, runCli, startServe } from '../helpers/cli.ts';
+
+const PASSPHRASE = 'correct horse battery staple';
+
+async function withStore<T>(configFile: string, run: (store: Store) => Promise<T>): Promise<T> {
+  const { config } = loadConfig(configFile);
+  const vault = await openVault(config.server.data_dir, PASSPHRASE);
+  const store = await openStore({ dir: storeDir(config), key: vault.deriveKey('store') });
+  vault.close();
+  try {
+    return await run(store);
+  } finally {
+    await store.close();
+  }
+}
+
+const MESSAGE = 'From: someone@sender.test\nTo: alice@example.org\nSubject: from the LDA\n\nHello by pipe.\n';
+
+test('deliver: 0 and stored (LF turned into CRLF, Return-Path from --from); 67 for an unknown user; --mailbox files', async () => {
+  const inst = await makeInstance(PASSPHRASE);
+  try {
+    await withStore(inst.config, async (store) => {
+      await store.accounts.addDomain('example.org');
+      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
+    });
+    const args = ['deliver', '--config', inst.config, '--passphrase-file', inst.passphraseFile];
+    const ok = await runCli([...args, '--to', 'alice@example.org', '--from', 'someone@sender.test'], { input: MESSAGE });
+    assert.equal(ok.code, 0, ok.stderr);
+    const unknown = await runCli([...args, '--to', 'nobody@example.org'], { input: MESSAGE });
+    assert.equal(unknown.code, 67, unknown.stderr);
+    assert.match(unknown.stderr, /nobody@example\.org/);
+    const junk = await runCli([...args, '--to', 'alice@example.org', '--mailbox', 'Junk'], { input: MESSAGE });
+    assert.equal(junk.code, 0, junk.stderr);
+    await withStore(inst.config, async (store) => {
+      const user = (await store.accounts.getUser('alice@example.org'))!;
+      const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
+      const [meta] = await store.mail.listMessages(inbox.id);
+      const raw = (await store.mail.getBody(meta!.bodyId)).toString();
+      assert.match(raw, /^Return-Path: <someone@sender\.test>\r\nDelivered-To: alice@example\.org\r\n/);
+      assert.match(raw, /Subject: from the LDA\r\n\r\nHello by pipe\.\r\n$/);
+      const junkBox = (await store.mail.getMailbox(user.id, 'Junk'))!;
+      assert.equal((await store.mail.listMessages(junkBox.id)).length, 1);
+    });
+  } finally {
+    await inst.cleanup();
+  }
+});
+
+test('deliver: 75 (EX_TEMPFAIL) while the running server is locked, and on a wrong passphrase', async () => {
+  const inst = await makeInstance(PASSPHRASE);
+  try {
+    const wrong = join(inst.dir, 'wrong');
+    await import('node:fs/promises').then((fs) => fs.writeFile(wrong, 'not it\n'));
+    const bad = await runCli(['deliver', '--config', inst.config, '--passphrase-file', wrong, '--to', 'alice@example.org'], { input: MESSAGE });
+    assert.equal(bad.code, 75, bad.stderr);
+    const server = await startServe(['--config', inst.config]);
+    try {
+      const locked = await runCli(['deliver', '--config', inst.config, '--to', 'alice@example.org'], { input: MESSAGE });
+      assert.equal(locked.code, 75, locked.stderr);
+      assert.match(locked.stderr, /locked/);
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await inst.cleanup();
+  }
+});
