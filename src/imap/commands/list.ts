@@ -134,7 +134,8 @@ async function runList(session: Session, args: ListArgs): Promise<void> {
   for (const e of entries) {
     const attrs: string[] = [];
     if (!e.mailbox) attrs.push(args.extended && !e.hasChildren ? '\\NonExistent' : '\\Noselect');
-    if (e.mailbox || e.hasChildren) attrs.push(e.hasChildren ? '\\HasChildren' : '\\HasNoChildren');
+    // RFC 3348 / RFC 5258 4: child information on LIST; LSUB stays as RFC 3501 has it.
+    if (!args.lsub && (e.mailbox || e.hasChildren)) attrs.push(e.hasChildren ? '\\HasChildren' : '\\HasNoChildren');
     if ((args.returnSubscribed || args.selectSubscribed) && e.subscribed && !args.lsub) attrs.push('\\Subscribed');
     if (e.mailbox?.specialUse) attrs.push(e.mailbox.specialUse);
     const extra = !args.lsub && args.recursiveMatch && e.childSubscribed && !e.subscribed ? ' ("CHILDINFO" ("SUBSCRIBED"))' : '';
