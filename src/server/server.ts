@@ -8,7 +8,7 @@ import type { Store } from '../store/types.ts';
 import { startAdminServer, storeHandlers, type AdminServer } from '../admin/index.ts';
 import { SecurityEventBus, openGuard, type Runtime } from '../runtime/index.ts';
 import { loadTls } from './tls.ts';
-import { startListeners, startServices, type ListenerHandle, type ServiceHandle } from './wiring.ts';
+import { startEverything, type Wiring } from './wiring.ts';
 
 export interface ServerStatus {
   locked: boolean;
@@ -41,8 +41,7 @@ export async function startServer(options: { config: Config; log: Logger; passph
     guard: openGuard,
   };
   const startedAt = new Date().toISOString();
-  let listeners: ListenerHandle[] = [];
-  let services: ServiceHandle[] = [];
+  let wiring: Wiring | null = null;
   let unlocking: Promise<void> | null = null;
 
   const admin: AdminServer = await startAdminServer(adminSocketPath(config), log);
@@ -55,8 +54,7 @@ export async function startServer(options: { config: Config; log: Logger; passph
       try {
         const opened = await openStore({ dir: storeDir(config), key: vault.deriveKey('store'), log });
         store = opened;
-        services = await startServices(runtime, opened);
-        for (const s of services) if (s.adminHandlers) admin.register(s.adminHandlers);
+        await wiring?.onUnlocked(opened);
         log.info({ event: 'unlocked' }, 'vault unlocked: accepting mail');
       } finally {
         vault.close();
@@ -75,7 +73,7 @@ export async function startServer(options: { config: Config; log: Logger; passph
       pid: process.pid,
       startedAt,
       hostname: config.server.hostname,
-      listening: listeners.flatMap((l) => l.listening),
+      listening: wiring ? wiring.listeners.flatMap((l) => l.listening) : [],
       selfSignedCertificate: tls.selfSigned,
     };
   }
@@ -97,9 +95,9 @@ export async function startServer(options: { config: Config; log: Logger; passph
   });
 
   try {
-    listeners = await startListeners(runtime, admin);
+    wiring = await startEverything(runtime);
+    admin.register(wiring.adminHandlers);
   } catch (err) {
-    await Promise.all(listeners.map((l) => l.close()));
     await admin.close();
     throw err;
   }
@@ -111,8 +109,7 @@ export async function startServer(options: { config: Config; log: Logger; passph
     status,
     unlock,
     async close() {
-      await Promise.all(listeners.map((l) => l.close().catch((err: unknown) => log.error({ err }, 'listener close failed'))));
-      await Promise.all(services.map((s) => s.close().catch((err: unknown) => log.error({ err }, 'service close failed'))));
+      await wiring?.close();
       await admin.close();
       if (store) await store.close();
       store = null;
