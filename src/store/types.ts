@@ -214,6 +214,15 @@ export interface MailStore {
   move(sourceMailboxId: number, uids: readonly number[], targetMailboxId: number): Promise<CopyResult>;
 
   quotaUsage(userId: number): Promise<QuotaUsage>;
+
+  /** Import (`mailstack import`): sets a mailbox's UIDVALIDITY to the one it had in the old server
+   * (dovecot-uidlist) so clients keep their caches. Refused (StoreError 'in_use') once the mailbox holds
+   * messages and the value differs. */
+  setUidValidity(mailboxId: number, uidValidity: number): Promise<void>;
+  /** Import: stores a message with the UID it had in the old server. The UID must be at least the
+   * mailbox's UIDNEXT (StoreError 'exists' otherwise: already imported); UIDNEXT becomes uid + 1.
+   * Quota is not checked: the mail already belonged to the user. */
+  importMessage(mailboxId: number, input: AppendInput & { uid: number }): Promise<{ uid: number; modseq: number }>;
 }
 
 // ---------------------------------------------------------------- change feed

@@ -136,6 +136,8 @@ class SqliteStore implements Store {
       expungedSince: (id, modseq) => read(() => reader.expungedSince(id, modseq)),
       searchText: (id, field, needle, uids) => read(() => reader.searchText(id, field, needle, uids)),
       append: (id, input) => w.call('append', id, input),
+      setUidValidity: (id, uidValidity) => w.call('setUidValidity', id, uidValidity),
+      importMessage: (id, input) => w.call('importMessage', id, input),
       deliver: (input) => w.call('deliver', input),
       updateFlags: (id, uids, operation, flags, opts) => w.call('updateFlags', id, uids, operation, flags, opts),
       expunge: (id, uids) => w.call('expunge', id, uids),

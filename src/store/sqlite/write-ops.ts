@@ -243,6 +243,26 @@ export class WriteOps {
     return { uid: stored.uid, uidValidity: mailbox.uidValidity, modseq: stored.modseq };
   }
 
+  /** Import: UIDVALIDITY from the old server; only while the mailbox is empty (or unchanged). */
+  setUidValidity(mailboxId: number, uidValidity: number): void {
+    const mailbox = this.mailbox(mailboxId);
+    if (!Number.isInteger(uidValidity) || uidValidity < 1 || uidValidity > 0xffff_ffff) throw new StoreError('invalid', `invalid UIDVALIDITY ${uidValidity}`);
+    if (mailbox.uidValidity === uidValidity) return;
+    const { n } = this.sql('SELECT count(*) AS n FROM messages WHERE mailbox_id = ?').get(mailboxId) as { n: number };
+    if (n > 0) throw new StoreError('in_use', `mailbox ${mailbox.name} already holds messages: its UIDVALIDITY cannot change`);
+    this.sql('UPDATE mailboxes SET uid_validity = ? WHERE id = ?').run(uidValidity, mailboxId);
+  }
+
+  /** Import: a message with a given UID (>= UIDNEXT), quota not checked. */
+  importMessage(mailboxId: number, input: AppendInput & { uid: number }): { uid: number; modseq: number } {
+    const mailbox = this.mailbox(mailboxId);
+    if (!Number.isInteger(input.uid) || input.uid < 1 || input.uid > 0xffff_ffff) throw new StoreError('invalid', `invalid UID ${input.uid}`);
+    if (input.uid < mailbox.uidNext) throw new StoreError('exists', `UID ${input.uid} is below UIDNEXT ${mailbox.uidNext} of ${mailbox.name}: already imported`);
+    this.sql('UPDATE mailboxes SET uid_next = ? WHERE id = ?').run(input.uid, mailboxId);
+    const body = this.insertBody(asBuffer(input.raw));
+    return this.insertMessage(mailbox.id, body, normalizeFlags(input.flags ?? []), input.internalDate ?? Date.now());
+  }
+
   deliver(input: DeliveryInput): DeliveryResult {
     const raw = asBuffer(input.raw);
     const internalDate = input.internalDate ?? Date.now();
