@@ -1,0 +1,103 @@
+// Crash test: kill -9 the writer process at random points under concurrent load, reopen, and check that
+// every acknowledged delivery is present and byte-identical and the store verifies clean.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { openStore } from '../../src/store/index.ts';
+import { tempDir } from './helpers.ts';
+import { CRASH_USER, crashId, crashMessage } from './crash-message.ts';
+
+const KILLS = 20;
+const WRITERS = 8;
+const CHECK_EVERY = 4;
+const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
+
+/** Runs one child, kills it with SIGKILL after it acknowledged `killAfter` deliveries; returns the acks. */
+function runAndKill(dir: string, keyHex: string, run: number, killAfter: number): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dir, keyHex, String(run), String(WRITERS)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, MAILSTACK_LOG_LEVEL: 'silent' },
+    });
+    const acks: string[] = [];
+    let ready = false;
+    let killed = false;
+    let pending = '';
+    let stderr = '';
+    const kill = (): void => {
+      if (killed) return;
+      killed = true;
+      child.kill('SIGKILL');
+    };
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      pending += chunk;
+      let newline: number;
+      while ((newline = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        // Only lines received before the kill count; a line after it was still acknowledged, though.
+        if (line === 'READY') ready = true;
+        else if (line.startsWith('ACK ')) acks.push(line.slice(4));
+        if (ready && acks.length >= killAfter) kill();
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (signal === 'SIGKILL') resolve(acks);
+      else reject(new Error(`child exited by itself (code ${code}): ${stderr}`));
+    });
+  });
+}
+
+test(`crash: ${KILLS} SIGKILLs under ${WRITERS} concurrent writers lose no acknowledged delivery`, async () => {
+  const dir = await tempDir('mailstack-crash-');
+  const key = randomBytes(32);
+  const acknowledged = new Set<string>();
+  try {
+    for (let run = 0; run < KILLS; run++) {
+      // Random kill points: right after start, after a few deliveries, or in the middle of heavy load.
+      const killAfter = run % 5 === 0 ? 0 : randomInt(1, 100);
+      for (const id of await runAndKill(dir, key.toString('hex'), run, killAfter)) acknowledged.add(id);
+      // Every child opens the store its killed predecessor left behind (crash recovery each time); the
+      // parent checks the contents after every few kills and after the last, to keep the test short.
+      if (run % CHECK_EVERY !== CHECK_EVERY - 1 && run !== KILLS - 1) continue;
+
+      const store = await openStore({ dir, key });
+      try {
+        const user = await store.accounts.getUser(CRASH_USER);
+        if (!user) {
+          assert.equal(acknowledged.size, 0, 'deliveries were acknowledged but the user is gone');
+          continue;
+        }
+        const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
+        const metas = await store.mail.listMessages(inbox.id);
+        const stored = new Map<string, number>();
+        for (const message of await store.mail.getMessages(inbox.id, metas.map((m) => m.uid))) {
+          const id = crashId(message.summary.envelope.messageId);
+          assert.ok(id, `message ${message.uid} is not one the writers produced`);
+          assert.ok(!stored.has(id), `delivery ${id} stored twice`);
+          stored.set(id, message.bodyId);
+          // Everything stored, acknowledged or not, is intact.
+          assert.ok((await store.mail.getBody(message.bodyId)).equals(crashMessage(id)), `delivery ${id} is not byte-identical`);
+        }
+        for (const id of acknowledged) assert.ok(stored.has(id), `acknowledged delivery ${id} is missing after kill ${run}`);
+        const status = await store.mail.mailboxStatus(inbox.id);
+        assert.equal(status.messages, metas.length);
+        assert.equal(status.uidNext, (metas.at(-1)?.uid ?? 0) + 1);
+        assert.deepEqual(await store.verify(), { ok: true, problems: [] });
+      } finally {
+        await store.close();
+      }
+    }
+    assert.ok(acknowledged.size > KILLS, `only ${acknowledged.size} deliveries were acknowledged in total`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
