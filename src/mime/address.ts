@@ -91,11 +91,12 @@ function phrase(tokens: Token[]): string | null {
   return out === '' ? null : out;
 }
 
-/** local-part or domain: words concatenated as written (dot-atoms keep their dots; quotes re-added). */
+/** local-part or domain: words concatenated as written (dot-atoms keep their dots). */
 function joinWords(tokens: Token[]): string {
   let out = '';
   for (const t of tokens) {
-    if (t.kind === 'word') out += t.quoted ? `"${t.text.replace(/(["\\])/g, '\\$1')}"` : t.text;
+    // Quoted local parts lose their quotes, as in Dovecot's ENVELOPE ("a b"@x -> mailbox "a b").
+    if (t.kind === 'word') out += t.text;
   }
   return out;
 }

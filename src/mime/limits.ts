@@ -1,9 +1,10 @@
 // Bounds on what the MIME code will do with one message. Every loop over untrusted input is capped by one of
 // these, so a hostile message costs bounded time and memory at delivery (it runs on every message).
 
-/** Nesting of multiparts and message/rfc822. Real mail stays under 10; Dovecot's default cap is 100. Beyond
- *  this depth a container is treated as an opaque leaf (its bytes are still served, just not split). */
-export const MAX_MIME_DEPTH = 50;
+/** Nesting of multiparts and message/rfc822. Real mail stays under 10; Dovecot's cap is 100 and we match it so
+ *  both servers describe the same tree. Beyond this depth a container is served as one text/plain leaf (its
+ *  bytes are still there, just not split). Recursion of 100 frames is cheap. */
+export const MAX_MIME_DEPTH = 100;
 
 /** Parts in one message. A legitimate message with thousands of attachments is unheard of; a crafted one with
  *  millions of empty parts would make BODYSTRUCTURE (and the stored summary) enormous. */

@@ -9,12 +9,12 @@
 // - Boundaries are found per multipart, outermost first: a child's region ends at its parent's next
 //   delimiter, so an inner multipart that never closes cannot swallow its siblings.
 // - Nothing here throws on bad input; every loop is bounded by the input length or by a limit in limits.ts.
-import type { BodyPart, Envelope, MessageSummary } from './types.ts';
+import type { BodyPart, Envelope, EnvelopeAddress, MessageSummary } from './types.ts';
 import { fieldValue, findField, parseHeaderBlock, type HeaderBlock } from './header.ts';
 import { parseContentType, parseDisposition, parseLanguageList, parseToken } from './params.ts';
 import { parseAddressList } from './address.ts';
 import { decodeHeaderValue } from './encoded-word.ts';
-import { MAX_MIME_DEPTH, MAX_MIME_PARTS } from './limits.ts';
+import { MAX_ADDRESSES, MAX_MIME_DEPTH, MAX_MIME_PARTS } from './limits.ts';
 
 /** Header fields copied (decoded) into MessageSummary.headers: those SORT, THREAD, SEARCH and list views use. */
 const SUMMARY_HEADERS = [
@@ -47,11 +47,24 @@ function value(raw: Buffer, block: HeaderBlock, name: string): string | null {
   return f ? fieldValue(raw, f) : null;
 }
 
+/** The last field of that name: for ENVELOPE strings, where Dovecot lets a repeated field override. */
+function lastValue(raw: Buffer, block: HeaderBlock, name: string): string | null {
+  let found = null;
+  for (const f of block.fields) if (f.name === name) found = f;
+  return found ? fieldValue(raw, found) : null;
+}
+
 /** RFC 9051 7.5.2 ENVELOPE from a header block. Values are raw (RFC 2047 words not decoded), unfolded. */
 export function envelopeFromHeader(raw: Buffer, block: HeaderBlock): Envelope {
+  // A repeated address field adds its addresses (as Dovecot does); a repeated string field overrides.
   const addresses = (name: string) => {
-    const v = value(raw, block, name);
-    return v === null ? null : parseAddressList(v);
+    let list: EnvelopeAddress[] | null = null;
+    for (const f of block.fields) {
+      if (f.name !== name) continue;
+      const more = parseAddressList(fieldValue(raw, f));
+      if (more) list = list ? list.concat(more).slice(0, MAX_ADDRESSES) : more;
+    }
+    return list;
   };
   const from = addresses('from');
   // RFC 9051 7.5.2: absent or empty Sender / Reply-To take the value of From.
@@ -59,16 +72,16 @@ export function envelopeFromHeader(raw: Buffer, block: HeaderBlock): Envelope {
   const replyTo = addresses('reply-to') ?? from;
   const nonEmpty = (v: string | null) => (v === '' ? null : v);
   return {
-    date: nonEmpty(value(raw, block, 'date')),
-    subject: value(raw, block, 'subject'),
+    date: nonEmpty(lastValue(raw, block, 'date')),
+    subject: lastValue(raw, block, 'subject'),
     from,
     sender,
     replyTo,
     to: addresses('to'),
     cc: addresses('cc'),
     bcc: addresses('bcc'),
-    inReplyTo: nonEmpty(value(raw, block, 'in-reply-to')),
-    messageId: nonEmpty(value(raw, block, 'message-id')),
+    inReplyTo: nonEmpty(lastValue(raw, block, 'in-reply-to')),
+    messageId: nonEmpty(lastValue(raw, block, 'message-id')),
   };
 }
 
@@ -77,11 +90,27 @@ function delimiterBytes(boundary: string): Buffer {
 }
 
 /** Split a multipart body into child regions (RFC 2046 5.1.1) and parse each. */
-function splitMultipart(ctx: Context, boundary: string, start: number, end: number, depth: number, childDefault: 'text' | 'message'): BodyPart[] {
+/** Move a part's end to include the line break after its close delimiter (see splitMultipart). */
+function extendEnd(raw: Buffer, part: BodyPart, newEnd: number): void {
+  part.bodyEnd = newEnd;
+  part.size = newEnd - part.bodyStart;
+  if (part.lines !== undefined) part.lines = countLines(raw, part.bodyStart, newEnd);
+  if (part.type === 'message' && part.children?.[0]) extendEnd(raw, part.children[0], newEnd);
+}
+
+interface Split {
+  children: BodyPart[];
+  /** The close delimiter is the region's last line, with its line break cut off by the parent's delimiter. */
+  closedAtEnd: boolean;
+}
+
+function splitMultipart(ctx: Context, boundary: string, start: number, end: number, depth: number, childDefault: 'text' | 'message'): Split {
   const raw = ctx.raw;
   const delim = delimiterBytes(boundary);
-  const regions: [number, number][] = [];
+  // [start, end, end including the line break before the next delimiter]
+  const regions: [number, number, number][] = [];
   let partStart = -1;
+  let closedAtEnd = false;
   let pos = start;
   while (pos < end) {
     const idx = raw.indexOf(delim, pos);
@@ -92,15 +121,23 @@ function splitMultipart(ctx: Context, boundary: string, start: number, end: numb
     }
     const nl = raw.indexOf(10, idx + delim.length);
     const lineEnd = nl < 0 || nl >= end ? end : nl + 1;
-    const isClose = raw[idx + delim.length] === 0x2d && raw[idx + delim.length + 1] === 0x2d;
+    const after = raw[idx + delim.length];
+    const isClose = after === 0x2d && raw[idx + delim.length + 1] === 0x2d;
+    // RFC 2046 5.1.1: the boundary is followed by "--", blanks or the line end. Anything else means a longer
+    // boundary that merely starts with ours ("--L1" is not a delimiter line of "L10").
+    if (!isClose && after !== undefined && idx + delim.length < end && after !== 13 && after !== 10 && after !== 0x20 && after !== 0x09) {
+      pos = idx + 1;
+      continue;
+    }
     if (partStart >= 0) {
       let partEnd = idx;
       if (partEnd > partStart && raw[partEnd - 1] === 10) partEnd--;
       if (partEnd > partStart && raw[partEnd - 1] === 13) partEnd--;
-      regions.push([partStart, partEnd]);
+      regions.push([partStart, partEnd, idx]);
     }
     if (isClose) {
       partStart = -1;
+      closedAtEnd = lineEnd === end && (nl < 0 || nl >= end);
       break;
     }
     partStart = lineEnd;
@@ -108,16 +145,20 @@ function splitMultipart(ctx: Context, boundary: string, start: number, end: numb
     if (regions.length + ctx.parts >= MAX_MIME_PARTS) break;
   }
   // No close delimiter: the last part runs to the end of the multipart's body.
-  if (partStart >= 0) regions.push([partStart, end]);
+  if (partStart >= 0) regions.push([partStart, end, end]);
   const children: BodyPart[] = [];
-  for (const [s, e] of regions) {
+  for (const [s, e, full] of regions) {
     if (ctx.parts >= MAX_MIME_PARTS) break;
-    children.push(parseEntity(ctx, s, e, depth + 1, childDefault).part);
+    const child = parseEntity(ctx, s, e, depth + 1, childDefault);
+    // A nested multipart's close delimiter line owns its line break, so the parent's next delimiter has none
+    // before it to claim: the child keeps it (Dovecot's reading, and the one that round-trips).
+    if (child.closedAtEnd && full > e) extendEnd(ctx.raw, child.part, full);
+    children.push(child.part);
   }
-  return children;
+  return { children, closedAtEnd };
 }
 
-function parseEntity(ctx: Context, start: number, end: number, depth: number, defaultType: 'text' | 'message'): { part: BodyPart; block: HeaderBlock } {
+function parseEntity(ctx: Context, start: number, end: number, depth: number, defaultType: 'text' | 'message'): { part: BodyPart; block: HeaderBlock; closedAtEnd: boolean } {
   const raw = ctx.raw;
   ctx.parts++;
   const block = parseHeaderBlock(raw, start, end);
@@ -129,6 +170,8 @@ function parseEntity(ctx: Context, start: number, end: number, depth: number, de
   const ctValue = get('content-type');
   let ct = ctValue === null ? null : parseContentType(ctValue);
   if (!ct) ct = defaultType === 'message' ? { type: 'message', subtype: 'rfc822', params: {} } : { type: 'text', subtype: 'plain', params: { charset: 'us-ascii' } };
+  // RFC 2045 5.2: a text part without a charset is us-ascii; IMAP servers (Dovecot too) send it explicitly.
+  if (ct.type === 'text' && !('charset' in ct.params)) ct.params = { ...ct.params, charset: 'us-ascii' };
   const encoding = parseToken(get('content-transfer-encoding') ?? '') || '7bit';
   const dispValue = get('content-disposition');
   const disposition = dispValue === null ? null : parseDisposition(dispValue);
@@ -152,27 +195,38 @@ function parseEntity(ctx: Context, start: number, end: number, depth: number, de
   };
 
   const boundary = ct.params['boundary'];
+  let closedAtEnd = false;
   if (ct.type === 'multipart') {
-    const children = boundary && depth < MAX_MIME_DEPTH ? splitMultipart(ctx, boundary, bodyStart, end, depth, ct.subtype === 'digest' ? 'message' : 'text') : [];
-    if (children.length > 0) part.children = children;
-    else {
-      // A multipart we cannot split (no boundary, none found, too deep) is served as one text part, as Dovecot
-      // does; IMAP's body-type-mpart needs at least one child.
-      part.type = 'text';
-      part.subtype = 'plain';
-      part.params = { charset: 'us-ascii' };
-      part.lines = countLines(raw, bodyStart, end);
+    if (depth + 1 >= MAX_MIME_DEPTH) {
+      // Too deep to split: an opaque leaf, typed application/octet-stream as Dovecot does at its limit.
+      part.type = 'application';
+      part.subtype = 'octet-stream';
+    } else {
+      const split = boundary ? splitMultipart(ctx, boundary, bodyStart, end, depth, ct.subtype === 'digest' ? 'message' : 'text') : null;
+      if (split && split.children.length > 0) {
+        part.children = split.children;
+        closedAtEnd = split.closedAtEnd;
+      }
+      else {
+        // No boundary parameter, or no delimiter line in the body. IMAP's body-type-mpart needs a child;
+        // we serve the body as one text part so its content stays readable (Dovecot shows an empty part).
+        part.type = 'text';
+        part.subtype = 'plain';
+        part.params = { charset: 'us-ascii' };
+        part.lines = countLines(raw, bodyStart, end);
+      }
     }
   } else if (ct.type === 'message' && (ct.subtype === 'rfc822' || ct.subtype === 'global') && IDENTITY_ENCODINGS.has(encoding) && depth < MAX_MIME_DEPTH && ctx.parts < MAX_MIME_PARTS) {
     // RFC 9051 7.5.2: message/rfc822 carries the encapsulated message's envelope and body structure.
     const inner = parseEntity(ctx, bodyStart, end, depth + 1, 'text');
+    closedAtEnd = inner.closedAtEnd;
     part.envelope = envelopeFromHeader(raw, inner.block);
     part.children = [inner.part];
     part.lines = countLines(raw, bodyStart, end);
   } else if (ct.type === 'text') {
     part.lines = countLines(raw, bodyStart, end);
   }
-  return { part, block };
+  return { part, block, closedAtEnd };
 }
 
 function parseSentDate(date: string | null): number | null {

@@ -1,0 +1,204 @@
+// A minimal raw IMAP client for the differential suite: sends tagged commands and returns the untagged
+// responses verbatim (literals included), so answers are compared byte for byte after parsing, not after a
+// client library's interpretation. Also an IMAP value parser (lists, strings, literals, atoms, NIL).
+import { connect, type Socket } from 'node:net';
+
+export type ImapValue = string | null | ImapValue[] | { atom: string } | Buffer;
+
+export interface Tagged {
+  status: string;
+  text: string;
+  /** Untagged responses, each with its literals inline ("{n}\r\n" + bytes). */
+  untagged: Buffer[];
+}
+
+export class RawImapClient {
+  private buf = Buffer.alloc(0);
+  private waiters: (() => void)[] = [];
+  private tagNo = 0;
+  private closed = false;
+  private constructor(private readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.buf = Buffer.concat([this.buf, chunk]);
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  static async open(host: string, port: number): Promise<RawImapClient> {
+    const socket = connect(port, host);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const c = new RawImapClient(socket);
+    await c.readResponse(); // greeting
+    return c;
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  private async more(): Promise<void> {
+    if (this.closed) throw new Error('connection closed');
+    await new Promise<void>((r) => this.waiters.push(r));
+  }
+
+  /** One complete response line with its literals. */
+  async readResponse(): Promise<Buffer> {
+    let scanFrom = 0;
+    for (;;) {
+      const nl = this.buf.indexOf('\r\n', scanFrom);
+      if (nl < 0) {
+        await this.more();
+        continue;
+      }
+      const m = /\{(\d+)\+?\}$/.exec(this.buf.toString('latin1', Math.max(0, nl - 24), nl));
+      if (m) {
+        const need = nl + 2 + Number(m[1]);
+        while (this.buf.length < need) await this.more();
+        scanFrom = need;
+        continue;
+      }
+      const line = this.buf.subarray(0, nl);
+      this.buf = this.buf.subarray(nl + 2);
+      return Buffer.from(line);
+    }
+  }
+
+  /** Send a command (literals given as Buffers are sent synchronising: wait for "+"). */
+  async command(...parts: (string | Buffer)[]): Promise<Tagged> {
+    const tag = `T${++this.tagNo}`;
+    const untagged: Buffer[] = [];
+    let first = true;
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      if (typeof p === 'string') {
+        this.socket.write((first ? `${tag} ` : '') + p);
+        first = false;
+      } else {
+        this.socket.write(`{${p.length}}\r\n`);
+        for (;;) {
+          const r = await this.readResponse();
+          if (r[0] === 0x2b) break;
+          if (r.toString('latin1').startsWith(tag + ' ')) throw new Error(`literal refused: ${r.toString()}`);
+          untagged.push(r);
+        }
+        this.socket.write(p);
+      }
+    }
+    this.socket.write('\r\n');
+    for (;;) {
+      const r = await this.readResponse();
+      const s = r.toString('latin1');
+      if (s.startsWith(tag + ' ')) {
+        const [, status = '', text = ''] = /^\S+ (\S+) ?(.*)$/s.exec(s) ?? [];
+        return { status, text, untagged };
+      }
+      untagged.push(r);
+    }
+  }
+
+  async ok(...parts: (string | Buffer)[]): Promise<Tagged> {
+    const r = await this.command(...parts);
+    if (r.status !== 'OK') throw new Error(`${String(parts[0]).trim()}: ${r.status} ${r.text}`);
+    return r;
+  }
+
+  async close(): Promise<void> {
+    if (!this.closed) {
+      const done = new Promise<void>((r) => this.socket.once('close', () => r()));
+      this.socket.end('Z LOGOUT\r\n');
+      await done;
+    }
+  }
+}
+
+/** Parse IMAP data (RFC 9051 9: lists, quoted strings, literals, NIL, atoms/numbers) from `pos`. */
+export class ImapParser {
+  pos = 0;
+  constructor(readonly b: Buffer) {}
+  skipSpaces(): void {
+    while (this.b[this.pos] === 0x20) this.pos++;
+  }
+  value(): ImapValue {
+    this.skipSpaces();
+    const c = this.b[this.pos];
+    if (c === 0x28) {
+      this.pos++;
+      const list: ImapValue[] = [];
+      for (;;) {
+        this.skipSpaces();
+        if (this.pos >= this.b.length) return list;
+        if (this.b[this.pos] === 0x29) {
+          this.pos++;
+          return list;
+        }
+        const before = this.pos;
+        list.push(this.value());
+        if (this.pos <= before) return list; // malformed input: never loop without progress
+      }
+    }
+    if (c === 0x22) {
+      this.pos++;
+      const out: number[] = [];
+      while (this.pos < this.b.length && this.b[this.pos] !== 0x22) {
+        if (this.b[this.pos] === 0x5c) this.pos++;
+        out.push(this.b[this.pos]!);
+        this.pos++;
+      }
+      this.pos++;
+      return Buffer.from(out).toString('utf8');
+    }
+    // RFC 3516 literal8 "~{n}" (BINARY) is read like a literal.
+    if (c === 0x7e && this.b[this.pos + 1] === 0x7b) this.pos++;
+    if (this.b[this.pos] === 0x7b) {
+      const close = this.b.indexOf('}', this.pos);
+      if (close < 0) {
+        this.pos = this.b.length;
+        return null;
+      }
+      const n = Number(this.b.toString('latin1', this.pos + 1, close).replace('+', ''));
+      const start = close + 3;
+      this.pos = start + n;
+      return this.b.subarray(start, start + n);
+    }
+    // Atom, number or NIL. A section spec like BODY[1.MIME]<0> is read as one atom including its brackets.
+    const start = this.pos;
+    let depth = 0;
+    while (this.pos < this.b.length) {
+      const d = this.b[this.pos]!;
+      if (d === 0x5b) depth++;
+      else if (d === 0x5d) depth--;
+      else if (depth === 0 && (d === 0x20 || d === 0x28 || d === 0x29)) break;
+      this.pos++;
+    }
+    const atom = this.b.toString('latin1', start, this.pos);
+    if (atom.toUpperCase() === 'NIL') return null;
+    return { atom };
+  }
+}
+
+/** The attribute map of an untagged FETCH response: "* 1 FETCH (UID 3 BODY[] {5}...)" -> {UID: ..., BODY[]: ...}. */
+export function parseFetch(line: Buffer): Map<string, ImapValue> {
+  const m = /^\* \d+ FETCH /i.exec(line.toString('latin1', 0, 40));
+  if (!m) throw new Error(`not a FETCH response: ${line.toString('latin1', 0, 80)}`);
+  const p = new ImapParser(line);
+  p.pos = m[0].length;
+  const list = p.value();
+  const out = new Map<string, ImapValue>();
+  if (!Array.isArray(list)) return out;
+  for (let i = 0; i + 1 < list.length; i += 2) {
+    const k = list[i];
+    const key = k && typeof k === 'object' && 'atom' in k ? k.atom.toUpperCase() : String(k);
+    out.set(key, list[i + 1]!);
+  }
+  return out;
+}
