@@ -8,6 +8,7 @@ import type { Store } from '../store/types.ts';
 import { startAdminServer, storeHandlers, type AdminServer } from '../admin/index.ts';
 import { SecurityEventBus, openGuard, type Runtime } from '../runtime/index.ts';
 import { loadTls } from './tls.ts';
+import { dropPrivileges } from './privileges.ts';
 import { startEverything, type Wiring } from './wiring.ts';
 
 export interface ServerStatus {
@@ -97,7 +98,9 @@ export async function startServer(options: { config: Config; log: Logger; passph
   try {
     wiring = await startEverything(runtime);
     admin.register(wiring.adminHandlers);
+    await dropPrivileges(config.server.user, config.server.data_dir, log);
   } catch (err) {
+    await wiring?.close();
     await admin.close();
     throw err;
   }

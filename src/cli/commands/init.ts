@@ -26,6 +26,7 @@ export async function initInstance(o: InitOptions): Promise<{ configFile: string
   if (await access(configFile).then(() => true, () => false)) {
     throw new CliError(`${configFile} already exists: refusing to overwrite it (choose another --dir)`, EX.CANTCREAT);
   }
+  await mkdir(dir, { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   await chmod(dataDir, 0o700);
   const text = starterConfig({ dataDir: 'data', hostname: o.hostname ?? 'mail.example.org', ...(o.ports ? { ports: o.ports } : {}), ...(o.bind ? { bind: o.bind } : {}) });
