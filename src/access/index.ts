@@ -19,15 +19,17 @@ import type { Logger } from '../log/index.ts';
 import type { AuthEvent, ConnectionGuard, SecurityEventBus } from '../runtime/index.ts';
 import type { Ban, Store } from '../store/types.ts';
 import { GeoTable, countryCode, type GeoSource, type GeoStats } from './geoip.ts';
-import { cidrContains, cidrCovers, formatIp, isLoopback, parseCidr, parseIp, sourceNetwork, normaliseTarget, type Cidr, type IpAddress } from './ip.ts';
-import { parseNetworks, resolvePolicy, type ListenerPolicy } from './policy.ts';
+import { cidrContains, formatIp, isLoopback, parseCidr, parseIp, sourceNetwork, normaliseTarget, type Cidr, type IpAddress } from './ip.ts';
+import { resolvePolicy, type ListenerPolicy } from './policy.ts';
+import { AccessError, banDurationMs, checkBanTarget, exemptNetworks, newBan } from './bans.ts';
 
 export { GeoTable, GeoTableBuilder, GeoDataError, countryIndex, countryCode } from './geoip.ts';
 export type { GeoSource, GeoStats } from './geoip.ts';
 export { importGeoFiles, importGeoBuffers } from './geoip-import.ts';
-export { exportFirewall, type FirewallFormat } from './firewall.ts';
+export { exportFirewall, firewallTables, networksFor, type FirewallFormat, type FirewallTable } from './firewall.ts';
 export { parseIp, normaliseIp, normaliseTarget, parseCidr } from './ip.ts';
 export { resolvePolicy, type ListenerPolicy } from './policy.ts';
+export { AccessError, banDurationMs, checkBanTarget, exemptNetworks, newBan, parseDuration, type AccessErrorCode } from './bans.ts';
 
 /** Where the imported GeoIP table lives in the vault (store.secrets). */
 export const GEOIP_SECRET = 'access/geoip';
@@ -37,18 +39,6 @@ export const GEOIP_SECRET = 'access/geoip';
 export const MAX_TRACKED_SOURCES = 100_000;
 /** How often expired counters are swept. */
 const SWEEP_INTERVAL_MS = 60_000;
-
-export type AccessErrorCode = 'invalid' | 'exempt' | 'not_found' | 'locked';
-
-export class AccessError extends Error {
-  constructor(
-    readonly code: AccessErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'AccessError';
-  }
-}
 
 export type RefusalReason = 'banned' | 'deny_cidrs' | 'deny_countries' | 'not_allowed' | 'too_many_connections' | 'connection_rate';
 
@@ -105,8 +95,7 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
   const now = options.now ?? Date.now;
   const getStore = typeof options.store === 'function' ? options.store : () => options.store as Store | null;
   const v6Prefix = access.ipv6_source_prefix;
-  const exempt: Cidr[] = parseNetworks(access.admin_networks, '[access] admin_networks');
-  if (access.exempt_loopback) exempt.push(parseCidr('127.0.0.0/8')!, parseCidr('::1/128')!);
+  const exempt = exemptNetworks(access);
 
   const policies = new Map<string, ListenerPolicy>();
   const policy = (listener: string): ListenerPolicy => {
@@ -255,30 +244,20 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
     return closed;
   };
 
-  const banDuration = (count: number) => Math.min(access.max_ban_s, access.ban_s * access.ban_growth ** Math.max(0, count - 1)) * 1000;
+  const banDuration = (count: number) => banDurationMs(access, count);
 
   /** Bans at once in memory and closes the source's connections; the store write follows. */
   const banNow = (target: string, cidr: Cidr, reason: string, durationMs: number | undefined): Ban => {
-    const t = now();
-    const count = (knownCounts.get(target) ?? 0) + 1;
-    const duration = durationMs ?? banDuration(count);
-    const ban: Ban = { target, reason, createdAt: t, expiresAt: duration === 0 ? 0 : t + duration, count };
+    const known = knownCounts.get(target);
+    const ban = newBan(access, target, reason, known ? ({ count: known } as Ban) : null, now(), durationMs);
+    const count = ban.count;
     remember(ban);
     const closed = flushConnections(cidr);
     log.warn({ event: 'access-ban', target, reason, count, expiresAt: ban.expiresAt === 0 ? 'never' : new Date(ban.expiresAt).toISOString(), closed }, `banned ${target}: ${reason}`);
     return ban;
   };
 
-  const checkTarget = (target: string): { target: string; cidr: Cidr } => {
-    const canonical = normaliseTarget(target);
-    const cidr = canonical ? parseCidr(canonical) : null;
-    if (!canonical || !cidr) throw new AccessError('invalid', `"${target}" is not an address or network (like 192.0.2.7, 192.0.2.0/24 or 2001:db8::/48)`);
-    const inside = exempt.find((e) => cidrCovers(e, cidr));
-    if (inside) {
-      throw new AccessError('exempt', `${canonical} is in an admin network (${inside.text}): it is never banned (see [access] admin_networks)`);
-    }
-    return { target: canonical, cidr };
-  };
+  const checkTarget = (target: string) => checkBanTarget(exempt, target);
 
   async function ban(targetText: string, reason: string, durationMs?: number): Promise<Ban> {
     const { target, cidr } = checkTarget(targetText);
