@@ -2,6 +2,7 @@
 // TLS key, access control at accept, per-connection limits, enhanced status codes that come out once, and
 // a bounded reader for the DATA stream.
 import { SMTPServer, type SMTPServerOptions, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Socket } from 'node:net';
 import { BlockList, isIP } from 'node:net';
 import { unlink } from 'node:fs/promises';
@@ -90,10 +91,22 @@ class GuardedSmtpServer extends SMTPServer {
   }
 
   override connect(socket: Socket, socketOptions?: Parameters<SMTPServer['connect']>[1]): void {
-    super.connect(socket, socketOptions);
-    let conn: Conn | undefined;
-    for (const c of this.connections) conn = c; // the newest: Sets iterate in insertion order
-    if (conn) this.instrument(conn, socket);
+    // SMTPServer.connect() with two changes: our instrumentation before the first byte, and no 100 ms pause
+    // before the greeting. smtp-server waits to catch clients that talk first; such a client is still
+    // refused (421 "You talk too soon": nothing is read as a command before the greeting), so the pause
+    // only cost every honest connection 100 ms (one connection per message is how many MTAs send).
+    const conn: Conn = new SMTPConnection(this, socket, socketOptions);
+    this.connections.add(conn);
+    conn.on('error', (err: Error) => this._onError(err));
+    conn.on('connect', (data: Parameters<SMTPServer['_onClientConnect']>[0]) => this._onClientConnect(data));
+    this.instrument(conn, socket);
+    conn._setListeners(() => {
+      if (this.options.maxClients && this.connections.size > this.options.maxClients) {
+        conn.send(421, `4.7.0 ${conn.name} Too many connected clients, try again in a moment`, false);
+        return;
+      }
+      conn.connectionReady();
+    });
   }
 
   /** Per-connection limits and the reply filter. */
