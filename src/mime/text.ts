@@ -1,6 +1,6 @@
 // extractSearchText: the decoded text SEARCH matches against (RFC 9051 6.4.4: BODY, TEXT, HEADER and the
 // address/subject keys compare decoded text). Computed at delivery for the search index.
-import type { BodyPart } from './types.ts';
+import type { BodyPart, MessageSummary } from './types.ts';
 import { summarizeMessage } from './summarize.ts';
 import { parseHeaderBlock, fieldValue } from './header.ts';
 import { decodeHeaderValue } from './encoded-word.ts';
@@ -92,9 +92,9 @@ function partText(raw: Buffer, part: BodyPart): string {
 
 /** Decoded text for SEARCH: the top-level header fields ("name: value" lines, RFC 2047 decoded) and the body
  *  text (text/* parts transfer-decoded and converted from their charset, HTML reduced to text, encapsulated
- *  messages' headers included, non-text parts skipped). Both bounded (limits.ts). Never throws. */
-export function extractSearchText(raw: Buffer): { header: string; body: string } {
-  const summary = summarizeMessage(raw);
+ *  messages' headers included, non-text parts skipped). Both bounded (limits.ts). Never throws.
+ *  Pass the message's summary when it is at hand (the store has just computed it) to avoid parsing twice. */
+export function extractSearchText(raw: Buffer, summary: MessageSummary = summarizeMessage(raw)): { header: string; body: string } {
   const header = headerText(raw, 0, summary.headerSize, MAX_SEARCH_HEADER_CHARS);
   const chunks: string[] = [];
   let size = 0;
