@@ -28,6 +28,7 @@ export class Connection implements Transport {
   private deflate: DeflateRaw | null = null;
   private inflate: InflateRaw | null = null;
   private paused = false;
+  private idleTimeoutMs = 0;
   secure: boolean;
   readonly remoteAddress: string;
   readonly listener: string;
@@ -58,6 +59,11 @@ export class Connection implements Transport {
   private readonly onEnd = () => this.finish();
   private readonly onError = () => this.finish();
   private readonly onTimeout = () => {
+    // A command still running (a slow login check, a big FETCH) is not idleness: wait another period.
+    if (this.waiting === null && !this.ended) {
+      this.socket.setTimeout(this.idleTimeoutMs);
+      return;
+    }
     this.write(Buffer.from('* BYE Autologout; idle for too long\r\n'));
     this.flush();
     this.close();
@@ -194,6 +200,7 @@ export class Connection implements Transport {
   }
 
   setIdleTimeout(ms: number): void {
+    this.idleTimeoutMs = ms;
     this.socket.setTimeout(ms);
   }
 

@@ -60,8 +60,11 @@ export async function startImap(runtime: Runtime, overrides: ImapOverrides = {})
     if (implicitTls) {
       tlsSocket = new TLSSocket(socket, { isServer: true, secureContext });
       tlsSocket.on('error', () => socket.destroy());
-      tlsSocket.setTimeout(cfg.idle_timeout_preauth_ms, () => tlsSocket?.destroy());
+      // A handshake that never completes must not hold the socket.
+      const handshakeTimeout = () => tlsSocket?.destroy();
+      tlsSocket.setTimeout(cfg.idle_timeout_preauth_ms, handshakeTimeout);
       tlsSocket.once('secure', () => {
+        tlsSocket?.off('timeout', handshakeTimeout);
         tlsSocket?.setTimeout(0);
         start();
       });
