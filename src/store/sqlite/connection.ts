@@ -20,6 +20,9 @@ const KEY_CHECK_LABEL = 'mailstack store key check v1';
 export const KEY_BYTES = 32;
 /** How long a statement waits on a lock held by the other connection before failing as 'unavailable'. */
 const BUSY_TIMEOUT_MS = 10_000;
+/** 16 KiB pages: a 100 KB message is 7 overflow pages instead of 25 (less per-page cipher and pager work,
+ * cheaper checkpoints); measured with bench:store. */
+export const PAGE_SIZE = 16384;
 
 function keyCheck(key: Buffer): Buffer {
   return createHmac('sha256', key).update(KEY_CHECK_LABEL).digest();
@@ -64,6 +67,8 @@ export function openDatabase(dir: string, key: Buffer, options: { readonly?: boo
     // Reading the schema forces the first page through the cipher: a wrong key fails here.
     db.prepare('SELECT count(*) FROM sqlite_master').get();
     db.pragma('temp_store = MEMORY'); // no plaintext temporary files
+    // Takes effect only when the database is created (before WAL mode is set); a no-op afterwards.
+    db.pragma(`page_size = ${PAGE_SIZE}`);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL'); // fsync the WAL at every commit: a resolved promise is on disk
     db.pragma('foreign_keys = ON');

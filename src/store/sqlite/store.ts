@@ -171,7 +171,7 @@ class SqliteStore implements Store {
   }
 
   /** Group-commit statistics: how many batches carried how many requests. */
-  get writerStats(): { batches: number; requests: number } {
+  get writerStats(): { batches: number; requests: number; busyMs: number } {
     return { ...this.writer.stats };
   }
 

@@ -489,7 +489,7 @@ export class WriteOps {
     if (raw.length > MAX_STORED_MESSAGE_BYTES) throw new StoreError('invalid', `message of ${raw.length} bytes is larger than the store accepts`);
     // Parsing happens here, in the writer worker, so the main thread never spends time on it.
     const summary = summarizeMessage(raw);
-    const text = extractSearchText(raw);
+    const text = extractSearchText(raw, summary);
     const info = this.sql('INSERT INTO bodies (size, refs, summary, raw) VALUES (?, 0, ?, ?)').run(raw.length, JSON.stringify(summary), raw);
     const id = Number(info.lastInsertRowid);
     this.sql('INSERT INTO body_text (body_id, header, body) VALUES (?, ?, ?)').run(id, text.header.toLowerCase(), text.body.toLowerCase());

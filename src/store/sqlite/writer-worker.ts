@@ -16,9 +16,10 @@ import type { MailboxChange } from '../types.ts';
 const MAX_BATCH_REQUESTS = 512;
 /** Bytes of message data per transaction: a batch of huge appends should not hold gigabytes. */
 const MAX_BATCH_BYTES = 64 * 1024 * 1024;
-/** WAL pages before an automatic checkpoint. Larger than SQLite's 1000 so big deliveries are not
- * followed by a database fsync every few batches; the WAL is truncated at close. */
-const WAL_AUTOCHECKPOINT_PAGES = 4000;
+/** WAL pages before the writer checkpoints by itself. Normally the checkpointer thread (checkpointer.mjs)
+ * keeps the WAL short and this never triggers; it bounds the WAL (64 MiB with 16 KiB pages) should the
+ * checkpointer fall behind. The WAL is truncated at close. */
+const WAL_AUTOCHECKPOINT_PAGES = 4096;
 
 type Request = Extract<ToWorker, { type: 'request' }>;
 
@@ -100,7 +101,7 @@ function runBatch(batch: Request[]): void {
     db.exec('BEGIN IMMEDIATE');
   } catch (error) {
     const failure = serialize(error, 'starting a transaction');
-    post({ type: 'batch', results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0 });
+    post({ type: 'batch', results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
     return;
   }
   for (let i = 0; i < batch.length; i++) {
@@ -124,7 +125,7 @@ function runBatch(batch: Request[]): void {
       // what comes after must not run outside a transaction. Fail them all; callers answer 4xx.
       const failure = serialize(error, `running ${request.op}`);
       const results = batch.map((r) => ({ id: r.id, ok: false as const, error: failure }));
-      post({ type: 'batch', results, changes: [], requests: batch.length, commitMs: 0 });
+      post({ type: 'batch', results, changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
       return;
     }
   }
@@ -139,10 +140,11 @@ function runBatch(batch: Request[]): void {
       }
     }
     const failure = serialize(error, 'committing');
-    post({ type: 'batch', results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0 });
+    post({ type: 'batch', results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
     return;
   }
-  post({ type: 'batch', results: outcomes, changes, requests: batch.length, commitMs: performance.now() - started });
+  const bytes = batch.reduce((sum, r) => sum + requestBytes(r), 0);
+  post({ type: 'batch', results: outcomes, changes, requests: batch.length, commitMs: performance.now() - started, bytes });
   changes = [];
 }
 

@@ -1,6 +1,8 @@
 // The main thread's side of the writer worker: sends requests, resolves each promise after its batch
 // committed, and hands the batch's changes to the change feed in commit order.
 import { Worker } from 'node:worker_threads';
+import { join } from 'node:path';
+import { DATABASE_FILE } from './connection.ts';
 import type { Logger } from '../../log/index.ts';
 import type { MailboxChange } from '../types.ts';
 import { StoreError } from '../types.ts';
@@ -17,15 +19,26 @@ interface Waiting {
 export interface WriterStats {
   batches: number;
   requests: number;
+  /** Time the worker spent running batches, start of transaction to end of COMMIT. */
+  busyMs: number;
 }
 
+/** Committed bytes after which the checkpointer copies the WAL into the database: small enough that
+ * checkpoints stay short, large enough that the database file is not fsync'd for every batch. */
+const CHECKPOINT_AFTER_BYTES = 8 * 1024 * 1024;
+/** What a request without message data adds to the WAL, roughly (a few b-tree pages). */
+const REQUEST_OVERHEAD_BYTES = 2048;
+
 export class Writer {
+  private checkpointer: Worker | null = null;
+  private checkpointing = false;
+  private uncheckpointedBytes = 0;
   private nextId = 1;
   private readonly waiting = new Map<number, Waiting>();
   private failure: StoreError | null = null;
   private closed: Promise<void> | null = null;
   private resolveClosed: (() => void) | null = null;
-  readonly stats: WriterStats = { batches: 0, requests: 0 };
+  readonly stats: WriterStats = { batches: 0, requests: 0, busyMs: 0 };
 
   private constructor(
     private readonly worker: Worker,
@@ -42,6 +55,7 @@ export class Writer {
       worker.on('message', (message: FromWorker) => {
         if (message.type === 'ready') {
           started = true;
+          writer.startCheckpointer(init);
           resolve(writer);
         } else if (message.type === 'open-failed') {
           reject(new StoreError(message.error.code, message.error.message));
@@ -76,18 +90,60 @@ export class Writer {
   /** Waits for every request already sent, then closes the worker's connection and stops it. */
   close(): Promise<void> {
     if (this.closed) return this.closed;
-    this.closed = new Promise<void>((resolve) => {
-      this.resolveClosed = resolve;
-    });
-    if (this.failure) this.resolveClosed?.();
-    else this.worker.postMessage({ type: 'close' } satisfies ToWorker);
+    this.closed = (async () => {
+      const checkpointer = this.checkpointer;
+      this.checkpointer = null;
+      if (checkpointer) {
+        const exited = new Promise<void>((resolve) => checkpointer.once('exit', () => resolve()));
+        checkpointer.postMessage({ type: 'close' });
+        await exited;
+      }
+      const stopped = new Promise<void>((resolve) => {
+        this.resolveClosed = resolve;
+      });
+      if (this.failure) this.resolveClosed?.();
+      else this.worker.postMessage({ type: 'close' } satisfies ToWorker);
+      await stopped;
+    })();
     return this.closed;
+  }
+
+  /** The checkpointer thread (checkpointer.mjs): takes WAL-to-database copies out of the writer's commits.
+   * Without it (it failed to start) the writer's own automatic checkpoint still bounds the WAL. */
+  private startCheckpointer(init: WorkerInit): void {
+    const checkpointer = new Worker(new URL('./checkpointer.mjs', import.meta.url), {
+      workerData: { path: join(init.dir, DATABASE_FILE), keyHex: Buffer.from(init.key).toString('hex') },
+    });
+    this.checkpointer = checkpointer;
+    checkpointer.on('message', (message: { type: string; error?: string; message?: string }) => {
+      if (message.type === 'done') {
+        this.checkpointing = false;
+        if (message.error) this.log?.warn({ err: message.error }, 'store checkpoint failed');
+        this.maybeCheckpoint();
+      } else if (message.type === 'open-failed') {
+        this.log?.warn({ err: message.message }, 'store checkpointer did not start; the writer checkpoints by itself');
+      }
+    });
+    checkpointer.on('error', (error) => this.log?.warn({ err: error.message }, 'store checkpointer failed'));
+    checkpointer.on('exit', () => {
+      if (this.checkpointer === checkpointer) this.checkpointer = null;
+    });
+  }
+
+  private maybeCheckpoint(): void {
+    if (!this.checkpointer || this.checkpointing || this.uncheckpointedBytes < CHECKPOINT_AFTER_BYTES) return;
+    this.checkpointing = true;
+    this.uncheckpointedBytes = 0;
+    this.checkpointer.postMessage({ type: 'checkpoint' });
   }
 
   private onMessage(message: FromWorker): void {
     if (message.type === 'batch') {
       this.stats.batches++;
       this.stats.requests += message.requests;
+      this.stats.busyMs += message.commitMs;
+      this.uncheckpointedBytes += message.bytes + message.requests * REQUEST_OVERHEAD_BYTES;
+      this.maybeCheckpoint();
       // Publish before resolving: whoever awaited the write then finds its own change already delivered.
       if (message.changes.length > 0) this.onChanges(message.changes);
       for (const outcome of message.results) {
