@@ -256,7 +256,13 @@ interface ImportPlan {
   keywords: string[];
   /** Base names that were in new/: export puts them back there. */
   inNew?: string[];
+  /** Every planned UID up to this one has been imported (or skipped for a reason). */
+  doneThrough?: number;
 }
+
+/** The import's progress is saved in the plan every this many messages (and when it stops): a crash
+ * costs at most this many body comparisons on the next run. */
+const PROGRESS_SAVE_EVERY = 200;
 
 const planKey = (mailboxId: number) => `import/maildir/${mailboxId}`;
 
@@ -295,7 +301,7 @@ export async function importFolder(store: Store, user: User, folder: MaildirFold
   let mailbox = await store.mail.getMailbox(user.id, folder.name);
   if (!mailbox) mailbox = await store.mail.createMailbox(user.id, folder.name, { subscribe: options.subscribe !== false });
   let plan = await loadPlan(store, mailbox);
-  let existing = await store.mail.listMessages(mailbox.id);
+  const existing = await store.mail.listMessages(mailbox.id);
 
   if (!plan) {
     const uidList = folder.uidList;
@@ -336,47 +342,67 @@ export async function importFolder(store: Store, user: User, folder: MaildirFold
     if (added) await savePlan(store, mailbox.id, plan);
   }
 
-  const present = new Set(existing.map((m) => m.uid));
+  const present = new Map(existing.map((m) => [m.uid, m]));
   const expunged = new Set(await store.mail.expungedSince(mailbox.id, 0));
-  existing = [];
   const ordered = folder.messages.map((m) => ({ m, uid: plan.uids[m.base]! })).sort((a, b) => a.uid - b.uid);
   let uidNext = mailbox.uidNext;
-  for (const { m, uid: planned } of ordered) {
-    try {
-      if (planned < uidNext && (present.has(planned) || expunged.has(planned))) {
-        result.alreadyPresent++;
-        continue;
-      }
-      let uid = planned;
-      if (uid < uidNext) {
-        // Mail arrived in this mailbox between two runs and took the planned UID: a fresh one, recorded
-        // before the message is stored (a crash between the two leaves a hole, never a duplicate UID).
-        uid = uidNext;
-        plan.uids[m.base] = uid;
-        await savePlan(store, mailbox.id, plan);
-      }
-      let info;
+  // Every planned UID up to the watermark is done; above it, a stored message at the planned UID counts
+  // only if it is the same message (mail delivered between two runs may hold that UID).
+  let watermark = plan.doneThrough ?? 0;
+  let unsaved = 0;
+  const saveProgress = async () => {
+    if (watermark === (plan.doneThrough ?? 0)) return;
+    plan.doneThrough = watermark;
+    await savePlan(store, mailbox.id, plan);
+    unsaved = 0;
+  };
+  try {
+    for (const { m, uid: planned } of ordered) {
       try {
-        info = await stat(m.path);
-      } catch {
-        result.problems.push({ path: m.path, reason: 'vanished while importing' });
-        continue;
+        if (planned <= watermark || (planned < uidNext && expunged.has(planned))) {
+          result.alreadyPresent++;
+          continue;
+        }
+        let info;
+        try {
+          info = await stat(m.path);
+        } catch {
+          result.problems.push({ path: m.path, reason: 'vanished while importing' });
+          continue;
+        }
+        if (info.size > options.maxMessageBytes) {
+          result.problems.push({ path: m.path, reason: `${info.size} bytes: larger than [store] max_message_bytes (${options.maxMessageBytes})` });
+          continue;
+        }
+        const raw = toCrlf(await readFile(m.path));
+        if (raw.length === 0) {
+          result.problems.push({ path: m.path, reason: 'empty file' });
+          continue;
+        }
+        let uid = planned;
+        if (planned < uidNext) {
+          const stored = present.get(planned);
+          if (stored && stored.size === raw.length && (await store.mail.getBody(stored.bodyId)).equals(raw)) {
+            result.alreadyPresent++;
+            continue;
+          }
+          // Mail arrived between two runs and took the planned UID: a fresh one, recorded before the
+          // message is stored (a crash between the two leaves a hole in the plan, never a duplicate).
+          uid = uidNext;
+          plan.uids[m.base] = uid;
+          await savePlan(store, mailbox.id, plan);
+        }
+        await store.mail.importMessage(mailbox.id, { raw, flags: m.flags, internalDate: Math.trunc(info.mtimeMs), uid });
+        uidNext = uid + 1;
+        result.imported++;
+      } finally {
+        watermark = Math.max(watermark, planned);
+        if (++unsaved >= PROGRESS_SAVE_EVERY) await saveProgress();
+        options.onMessage?.();
       }
-      if (info.size > options.maxMessageBytes) {
-        result.problems.push({ path: m.path, reason: `${info.size} bytes: larger than [store] max_message_bytes (${options.maxMessageBytes})` });
-        continue;
-      }
-      const raw = toCrlf(await readFile(m.path));
-      if (raw.length === 0) {
-        result.problems.push({ path: m.path, reason: 'empty file' });
-        continue;
-      }
-      await store.mail.importMessage(mailbox.id, { raw, flags: m.flags, internalDate: Math.trunc(info.mtimeMs), uid });
-      uidNext = uid + 1;
-      result.imported++;
-    } finally {
-      options.onMessage?.();
     }
+  } finally {
+    await saveProgress();
   }
   return result;
 }
