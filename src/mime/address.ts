@@ -81,24 +81,14 @@ function tokenize(s: string): Token[] {
   return tokens;
 }
 
-/** A display name: words joined by single spaces (RFC 5322 3.2.5 phrase), quotes removed. */
+/** A display name: words joined by single spaces (RFC 5322 3.2.5 phrase, as Dovecot joins them), quotes removed. */
 function phrase(tokens: Token[]): string | null {
   let out = '';
   for (const t of tokens) {
-    if (t.kind === 'word') out += out && (t.spaceBefore || t.quoted) ? ' ' + t.text : t.text;
+    if (t.kind === 'word') out += out ? ' ' + t.text : t.text;
     else if (t.kind === 'special') out += t.text;
   }
   return out === '' ? null : out;
-}
-
-/** local-part or domain: words concatenated as written (dot-atoms keep their dots). */
-function joinWords(tokens: Token[]): string {
-  let out = '';
-  for (const t of tokens) {
-    // Quoted local parts lose their quotes, as in Dovecot's ENVELOPE ("a b"@x -> mailbox "a b").
-    if (t.kind === 'word') out += t.text;
-  }
-  return out;
 }
 
 function lastComment(tokens: Token[]): string | null {
@@ -109,29 +99,71 @@ function lastComment(tokens: Token[]): string | null {
   return null;
 }
 
-function addrSpec(tokens: Token[]): { mailbox: string; host: string } | null {
-  const words = tokens.filter((t) => t.kind !== 'comment');
-  if (words.length === 0) return null;
-  let at = -1;
-  for (let i = words.length - 1; i >= 0; i--) {
-    const t = words[i]!;
-    if (t.kind === 'special' && t.text === '@') {
-      at = i;
-      break;
-    }
-  }
-  if (at < 0) return { mailbox: joinWords(words) || MISSING_MAILBOX, host: MISSING_DOMAIN };
-  const local = joinWords(words.slice(0, at));
-  const domain = joinWords(words.slice(at + 1));
-  return { mailbox: local || MISSING_MAILBOX, host: domain || MISSING_DOMAIN };
+export const SYNTAX_ERROR = 'SYNTAX_ERROR';
+
+interface Parsed {
+  address: EnvelopeAddress | null;
+  /** Dovecot stops reading the list at a syntax error; so do we, so both servers list the same addresses. */
+  stop: boolean;
 }
 
-function mailbox(tokens: Token[]): EnvelopeAddress | null {
+function wordsOnly(tokens: Token[]): Token[] {
+  return tokens.filter((t) => t.kind !== 'comment');
+}
+
+function isAt(t: Token | undefined): boolean {
+  return !!t && t.kind === 'special' && t.text === '@';
+}
+
+/** An addr-spec (RFC 5322 3.4.1) with Dovecot's recovery rules, so both servers report damaged addresses alike:
+ *  the local part is words joined by dots with no blank between them, the domain the words right after "@"
+ *  (trailing junk ignored). A local part that does not end at "@" is a syntax error inside angle brackets
+ *  (mailbox = what was read, host = SYNTAX_ERROR, list reading stops) and a display name without address
+ *  outside them. */
+function addrSpec(tokens: Token[], inAngle: boolean): { name: string | null; mailbox: string; host: string; error: boolean } | null {
+  const words = wordsOnly(tokens);
+  if (words.length === 0) return null;
+  let i = 0;
+  let local = '';
+  while (i < words.length) {
+    const t = words[i]!;
+    if (t.kind !== 'word') break;
+    if (i > 0 && (t.spaceBefore || !(local.endsWith('.') || t.text.startsWith('.')))) break;
+    // A domain literal cannot start a local part: no address here at all.
+    if (i === 0 && !t.quoted && t.text.startsWith('[')) return { name: null, mailbox: MISSING_MAILBOX, host: MISSING_DOMAIN, error: false };
+    local += t.text;
+    i++;
+  }
+  if (i === words.length && i > 0) return { name: null, mailbox: local, host: MISSING_DOMAIN, error: false };
+  if (i > 0 && isAt(words[i])) {
+    let domain = '';
+    for (let j = i + 1; j < words.length; j++) {
+      const t = words[j]!;
+      if (t.kind !== 'word' || (j > i + 1 && t.spaceBefore)) break;
+      domain += t.text;
+    }
+    return { name: null, mailbox: local, host: domain || MISSING_DOMAIN, error: false };
+  }
+  if (inAngle) return { name: null, mailbox: local || MISSING_MAILBOX, host: SYNTAX_ERROR, error: true };
+  const at = words.findIndex(isAt);
+  return { name: phrase(at < 0 ? words : words.slice(0, at)), mailbox: MISSING_MAILBOX, host: MISSING_DOMAIN, error: false };
+}
+
+function mailbox(tokens: Token[]): Parsed {
   const open = tokens.findIndex((t) => t.kind === 'special' && t.text === '<');
-  if (open < 0) {
-    const spec = addrSpec(tokens);
-    if (!spec) return null;
-    return { name: lastComment(tokens), adl: null, mailbox: spec.mailbox, host: spec.host };
+  const before = open < 0 ? tokens : tokens.slice(0, open);
+  const beforeWords = wordsOnly(before);
+  if (open < 0 || beforeWords.some(isAt)) {
+    // No angle brackets, or an addr-spec before them ("a@b <c@d>": Dovecot reads a@b, then stops at "<").
+    if (beforeWords.length === 0) return { address: null, stop: false };
+    if (!beforeWords.some(isAt)) {
+      // RFC 5322 needs an "@"; a lone word is a mailbox without a domain, several words a name without address.
+      const multi = beforeWords.some((t, i) => i > 0 && t.kind === 'word' && t.spaceBefore);
+      if (multi) return { address: { name: phrase(beforeWords), adl: null, mailbox: MISSING_MAILBOX, host: MISSING_DOMAIN }, stop: false };
+    }
+    const spec = addrSpec(before, false);
+    if (!spec) return { address: null, stop: false };
+    return { address: { name: spec.name ?? lastComment(before), adl: null, mailbox: spec.mailbox, host: spec.host }, stop: spec.error || open >= 0 };
   }
   let close = tokens.findIndex((t, i) => i > open && t.kind === 'special' && t.text === '>');
   if (close < 0) close = tokens.length;
@@ -142,21 +174,19 @@ function mailbox(tokens: Token[]): EnvelopeAddress | null {
   if (first && first.kind === 'special' && first.text === '@') {
     const colon = inner.findIndex((t) => t.kind === 'special' && t.text === ':');
     if (colon >= 0) {
-      adl = inner
-        .slice(0, colon)
-        .filter((t) => t.kind !== 'comment')
+      adl = wordsOnly(inner.slice(0, colon))
         .map((t) => t.text)
         .join('');
       inner = inner.slice(colon + 1);
     }
   }
-  const spec = addrSpec(inner);
-  const name = phrase(tokens.slice(0, open).filter((t) => t.kind !== 'comment'));
+  const spec = addrSpec(inner, true);
+  const name = phrase(beforeWords);
   if (!spec) {
     // "<>": the null address. Dovecot keeps it as an address with missing parts.
-    return { name, adl, mailbox: MISSING_MAILBOX, host: MISSING_DOMAIN };
+    return { address: { name, adl, mailbox: MISSING_MAILBOX, host: MISSING_DOMAIN }, stop: false };
   }
-  return { name, adl, mailbox: spec.mailbox, host: spec.host };
+  return { address: { name, adl, mailbox: spec.mailbox, host: spec.host }, stop: spec.error };
 }
 
 /** Parse an address-list header value (raw, unfolded). Null when it holds no address at all. */
@@ -166,14 +196,17 @@ export function parseAddressList(value: string): EnvelopeAddress[] | null {
   let chunk: Token[] = [];
   let inAngle = false;
   let inGroup = false;
+  let stopped = false;
   const emit = (): void => {
-    if (out.length < MAX_ADDRESSES) {
-      const a = mailbox(chunk);
-      if (a) out.push(a);
+    if (out.length < MAX_ADDRESSES && !stopped) {
+      const parsed = mailbox(chunk);
+      if (parsed.address) out.push(parsed.address);
+      stopped = parsed.stop;
     }
     chunk = [];
   };
   for (const t of tokens) {
+    if (stopped) break;
     if (t.kind === 'special') {
       if (t.text === '<') inAngle = true;
       else if (t.text === '>') inAngle = false;
@@ -189,14 +222,14 @@ export function parseAddressList(value: string): EnvelopeAddress[] | null {
         continue;
       } else if (!inAngle && t.text === ';') {
         emit();
-        if (inGroup && out.length < MAX_ADDRESSES) out.push({ name: null, adl: null, mailbox: null, host: null });
+        if (inGroup && !stopped && out.length < MAX_ADDRESSES) out.push({ name: null, adl: null, mailbox: null, host: null });
         inGroup = false;
         continue;
       }
     }
     chunk.push(t);
   }
-  emit();
-  if (inGroup && out.length < MAX_ADDRESSES) out.push({ name: null, adl: null, mailbox: null, host: null });
+  if (!stopped) emit();
+  if (inGroup && !stopped && out.length < MAX_ADDRESSES) out.push({ name: null, adl: null, mailbox: null, host: null });
   return out.length > 0 ? out : null;
 }

@@ -149,7 +149,7 @@ function splitMultipart(ctx: Context, boundary: string, start: number, end: numb
   const children: BodyPart[] = [];
   for (const [s, e, full] of regions) {
     if (ctx.parts >= MAX_MIME_PARTS) break;
-    const child = parseEntity(ctx, s, e, depth + 1, childDefault);
+    const child = parseEntity(ctx, s, e, depth + 1, childDefault, true);
     // A nested multipart's close delimiter line owns its line break, so the parent's next delimiter has none
     // before it to claim: the child keeps it (Dovecot's reading, and the one that round-trips).
     if (child.closedAtEnd && full > e) extendEnd(ctx.raw, child.part, full);
@@ -158,7 +158,8 @@ function splitMultipart(ctx: Context, boundary: string, start: number, end: numb
   return { children, closedAtEnd };
 }
 
-function parseEntity(ctx: Context, start: number, end: number, depth: number, defaultType: 'text' | 'message'): { part: BodyPart; block: HeaderBlock; closedAtEnd: boolean } {
+/** `inMultipart`: the entity is a body part of a multipart, where MIME applies without a MIME-Version field. */
+function parseEntity(ctx: Context, start: number, end: number, depth: number, defaultType: 'text' | 'message', inMultipart: boolean): { part: BodyPart; block: HeaderBlock; closedAtEnd: boolean } {
   const raw = ctx.raw;
   ctx.parts++;
   const block = parseHeaderBlock(raw, start, end);
@@ -177,22 +178,31 @@ function parseEntity(ctx: Context, start: number, end: number, depth: number, de
   const disposition = dispValue === null ? null : parseDisposition(dispValue);
   const langValue = get('content-language');
 
-  const part: BodyPart = {
-    type: ct.type,
-    subtype: ct.subtype,
-    params: ct.params,
-    id: get('content-id'),
-    description: get('content-description'),
-    encoding,
-    size: end - bodyStart,
-    md5: get('content-md5'),
-    disposition: disposition ? { type: disposition.value, params: disposition.params } : null,
-    language: langValue === null ? null : parseLanguageList(langValue),
-    location: get('content-location'),
-    headerStart: start,
-    bodyStart,
-    bodyEnd: end,
-  };
+  // RFC 2045 4: a message without MIME-Version and without Content-Type is plain RFC 5322 text; its other
+  // Content-* fields are ignored and the defaults apply (Dovecot does the same).
+  const plainRfc822 = ctValue === null && !inMultipart && findField(block, 'mime-version') === null;
+  const part: BodyPart = plainRfc822
+    ? {
+        type: ct.type, subtype: ct.subtype, params: ct.params, id: null, description: null, encoding: '7bit',
+        size: end - bodyStart, md5: null, disposition: null, language: null, location: null,
+        headerStart: start, bodyStart, bodyEnd: end,
+      }
+    : {
+      type: ct.type,
+      subtype: ct.subtype,
+      params: ct.params,
+      id: get('content-id'),
+      description: get('content-description'),
+      encoding,
+      size: end - bodyStart,
+      md5: get('content-md5'),
+      disposition: disposition ? { type: disposition.value, params: disposition.params } : null,
+      language: langValue === null ? null : parseLanguageList(langValue),
+      location: get('content-location'),
+      headerStart: start,
+      bodyStart,
+      bodyEnd: end,
+    };
 
   const boundary = ct.params['boundary'];
   let closedAtEnd = false;
@@ -218,7 +228,7 @@ function parseEntity(ctx: Context, start: number, end: number, depth: number, de
     }
   } else if (ct.type === 'message' && (ct.subtype === 'rfc822' || ct.subtype === 'global') && IDENTITY_ENCODINGS.has(encoding) && depth < MAX_MIME_DEPTH && ctx.parts < MAX_MIME_PARTS) {
     // RFC 9051 7.5.2: message/rfc822 carries the encapsulated message's envelope and body structure.
-    const inner = parseEntity(ctx, bodyStart, end, depth + 1, 'text');
+    const inner = parseEntity(ctx, bodyStart, end, depth + 1, 'text', false);
     closedAtEnd = inner.closedAtEnd;
     part.envelope = envelopeFromHeader(raw, inner.block);
     part.children = [inner.part];
@@ -239,7 +249,7 @@ function parseSentDate(date: string | null): number | null {
 /** Compute the stored summary of a raw message. Never throws; bounded time and memory (limits.ts). */
 export function summarizeMessage(raw: Buffer): MessageSummary {
   const ctx: Context = { raw, parts: 0 };
-  const { part, block } = parseEntity(ctx, 0, raw.length, 0, 'text');
+  const { part, block } = parseEntity(ctx, 0, raw.length, 0, 'text', false);
   const headers: Record<string, string> = {};
   for (const f of block.fields) {
     if (f.name && !(f.name in headers) && SUMMARY_HEADERS.includes(f.name)) headers[f.name] = decodeHeaderValue(fieldValue(raw, f));

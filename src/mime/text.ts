@@ -91,23 +91,19 @@ function partText(raw: Buffer, part: BodyPart): string {
 }
 
 /** Decoded text for SEARCH: the top-level header fields ("name: value" lines, RFC 2047 decoded) and the body
- *  text (text/* parts transfer-decoded and converted from their charset, HTML reduced to text, encapsulated
- *  messages' headers included, non-text parts skipped). Both bounded (limits.ts). Never throws.
+ *  text (text/* parts transfer-decoded and converted from their charset, HTML reduced to text, non-text parts
+ *  skipped; the bodies of encapsulated messages included, their headers not). Both bounded (limits.ts). Never throws.
  *  Pass the message's summary when it is at hand (the store has just computed it) to avoid parsing twice. */
 export function extractSearchText(raw: Buffer, summary: MessageSummary = summarizeMessage(raw)): { header: string; body: string } {
   const header = headerText(raw, 0, summary.headerSize, MAX_SEARCH_HEADER_CHARS);
   const chunks: string[] = [];
   let size = 0;
-  const visit = (part: BodyPart, depth: number): void => {
+  const visit = (part: BodyPart): void => {
     if (size >= MAX_SEARCH_BODY_CHARS) return;
     if (part.children) {
-      if (part.type === 'message') {
-        const inner = part.children[0]!;
-        const h = headerText(raw, inner.headerStart, inner.bodyStart, MAX_SEARCH_HEADER_CHARS);
-        chunks.push(h);
-        size += h.length;
-      }
-      for (const c of part.children) visit(c, depth + 1);
+      // An encapsulated message contributes its body text; its header is not body text (Dovecot's BODY
+      // search does not match it either).
+      for (const c of part.children) visit(c);
       return;
     }
     if (part.type !== 'text') return;
@@ -115,7 +111,7 @@ export function extractSearchText(raw: Buffer, summary: MessageSummary = summari
     chunks.push(t);
     size += t.length;
   };
-  visit(summary.bodyStructure, 0);
+  visit(summary.bodyStructure);
   let body = chunks.join('\n');
   if (body.length > MAX_SEARCH_BODY_CHARS) body = body.slice(0, MAX_SEARCH_BODY_CHARS);
   return { header, body };

@@ -13,6 +13,10 @@ export interface DovecotInstance {
   password: string;
   dir: string;
   process: ChildProcess;
+  /** Dovecot's log so far (its stderr), for failure messages. */
+  log(): string;
+  /** Resolves true once the log matches (it may lag the event that caused it), false after timeoutMs. */
+  waitForLog(pattern: RegExp, timeoutMs: number): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -118,7 +122,9 @@ ${options.extraConfig ?? ''}
     child.stderr!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`dovecot exited (${code}) before starting:\n${log}`)));
   });
-  child.stderr!.resume();
+  child.stderr!.on('data', (chunk: Buffer) => {
+    log = (log + chunk.toString()).slice(-20000);
+  });
   return {
     host: '127.0.0.1',
     port,
@@ -126,6 +132,21 @@ ${options.extraConfig ?? ''}
     password,
     dir,
     process: child,
+    log: () => log,
+    waitForLog: (pattern, timeoutMs) =>
+      new Promise<boolean>((resolve) => {
+        if (pattern.test(log)) return resolve(true);
+        const onData = () => {
+          if (pattern.test(log)) finish(true);
+        };
+        const timer = setTimeout(() => finish(false), timeoutMs);
+        const finish = (v: boolean) => {
+          clearTimeout(timer);
+          child.stderr!.off('data', onData);
+          resolve(v);
+        };
+        child.stderr!.on('data', onData);
+      }),
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
