@@ -26,7 +26,13 @@ interface InputFile {
   data: Buffer;
 }
 
-export async function importGeoFiles(paths: readonly string[], now = Date.now()): Promise<GeoTable> {
+export interface ImportOptions {
+  /** Keep only these ISO country codes (a smaller table when only an allow-list matters). */
+  onlyCountries?: readonly string[];
+  now?: number;
+}
+
+export async function importGeoFiles(paths: readonly string[], options: ImportOptions = {}): Promise<GeoTable> {
   if (paths.length === 0) throw new GeoDataError('no files given: pass the GeoLite2 Country CSV files (Blocks-IPv4, Blocks-IPv6, Locations) or a .mmdb');
   const inputs: InputFile[] = [];
   for (const path of paths) {
@@ -36,19 +42,20 @@ export async function importGeoFiles(paths: readonly string[], now = Date.now())
     const data = await readFile(path);
     inputs.push({ path, data, kind: classify(path, data) });
   }
-  return buildFromInputs(inputs, now);
+  return buildFromInputs(inputs, options);
 }
 
 /** Same as importGeoFiles, from buffers in memory (name is used for messages and the source list). */
-export function importGeoBuffers(files: readonly { name: string; data: Buffer }[], now = Date.now()): GeoTable {
+export function importGeoBuffers(files: readonly { name: string; data: Buffer }[], options: ImportOptions = {}): GeoTable {
   return buildFromInputs(
     files.map((f) => ({ path: f.name, data: f.data, kind: classify(f.name, f.data) })),
-    now,
+    options,
   );
 }
 
-function buildFromInputs(inputs: InputFile[], now: number): GeoTable {
-  const builder = new GeoTableBuilder();
+function buildFromInputs(inputs: InputFile[], options: ImportOptions): GeoTable {
+  const now = options.now ?? Date.now();
+  const builder = new GeoTableBuilder(options.onlyCountries ? new Set(options.onlyCountries.map(countryIndex)) : null);
   const geonames = new Map<string, number>();
   for (const f of inputs.filter((i) => i.kind === 'locations')) readLocations(f, geonames);
   const blocks = inputs.filter((i) => i.kind === 'blocks');

@@ -93,3 +93,32 @@ test('mmdb records: MaxMind layout and the flat country_code layout', () => {
   assert.equal(countryOfRecord({ continent: { code: 'EU' } }), null);
   assert.equal(countryOfRecord(null), null);
 });
+
+test('indexed lookups agree with a linear scan of the ranges (random tables, both families)', () => {
+  let seed = 99;
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  for (let round = 0; round < 5; round++) {
+    const b = new GeoTableBuilder();
+    const ranges: [number, number, number][] = [];
+    let at = rand() % 65536;
+    while (at < 0xffffffff - 2 ** 26 && ranges.length < 2000) {
+      const len = 1 + (rand() % (round % 2 ? 2 ** 24 : 2 ** 17));
+      const cc = 1 + (rand() % 5);
+      if (rand() % 3) {
+        ranges.push([at, at + len - 1, cc]);
+        b.addV4(at, at + len - 1, cc);
+        b.addV6([at, 0, 0, 0], [at + len - 1, 0xffffffff, 0xffffffff, 0xffffffff], cc);
+      }
+      at += len + (rand() % 2 ? 0 : rand() % 2 ** 20);
+    }
+    const t = b.build({ files: [], format: 'range-csv', importedAt: 0 });
+    const scan = (ip: number) => ranges.find(([a, z]) => a <= ip && ip <= z)?.[2] ?? 0;
+    for (let i = 0; i < 3000; i++) {
+      const probe = i % 3 === 0 ? ranges[rand() % ranges.length]![rand() % 2] : rand();
+      assert.equal(t.lookupV4(probe), scan(probe), `IPv4 ${probe}`);
+      assert.equal(t.lookupV6([probe, rand(), 0, 1]), scan(probe), `IPv6 ${probe}`);
+    }
+    assert.equal(t.lookupV4(0), scan(0));
+    assert.equal(t.lookupV4(0xffffffff), scan(0xffffffff));
+  }
+});

@@ -54,37 +54,46 @@ export class GeoTable {
     private readonly v6Cc: Uint16Array,
     readonly source: GeoSource,
     private readonly v6Stride: 2 | 4 = 4,
-  ) {}
+  ) {
+    this.v4Index = buildIndex(v4Cc.length, (i) => v4Starts[i]! >>> 16);
+    this.v6Index = buildIndex(v6Cc.length, (i) => v6Starts[i * v6Stride]! >>> 16);
+  }
+
+  /** First-level index by the top 16 bits: entry i of the index is the number of ranges that start below
+   * block i, so a lookup binary-searches only the ranges starting in its block (plus the one before). That
+   * turns ~19 cache-missing steps into a handful; it costs 2 x 256 KiB. */
+  private readonly v4Index: Uint32Array;
+  private readonly v6Index: Uint32Array;
 
   /** Country index of an IPv4 address (uint32). */
   lookupV4(ip: number): number {
     const starts = this.v4Starts;
-    let lo = 0;
-    let hi = starts.length - 1;
-    if (hi < 0 || ip < starts[0]!) return 0;
-    // Last entry whose start <= ip.
+    const block = ip >>> 16;
+    // The answer is the last range starting at or below ip: one of the ranges starting in ip's block, or
+    // else the last one starting before the block (lo), or none (lo = -1).
+    let lo = this.v4Index[block]! - 1;
+    let hi = this.v4Index[block + 1]! - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
       if (starts[mid]! <= ip) lo = mid;
       else hi = mid - 1;
     }
-    return this.v4Cc[lo]!;
+    return lo < 0 ? 0 : this.v4Cc[lo]!;
   }
 
   /** Country index of an IPv6 address. */
   lookupV6(w: Readonly<Words>): number {
     const s = this.v6Starts;
-    const n = this.v6Cc.length;
     const stride = this.v6Stride;
-    if (n === 0 || compareAt(s, 0, w, stride) > 0) return 0;
-    let lo = 0;
-    let hi = n - 1;
+    const block = w[0] >>> 16;
+    let lo = this.v6Index[block]! - 1;
+    let hi = this.v6Index[block + 1]! - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
       if (compareAt(s, mid * stride, w, stride) <= 0) lo = mid;
       else hi = mid - 1;
     }
-    return this.v6Cc[lo]!;
+    return lo < 0 ? 0 : this.v6Cc[lo]!;
   }
 
   lookup(ip: IpAddress): string | null {
@@ -190,6 +199,16 @@ export class GeoDataError extends Error {
   }
 }
 
+function buildIndex(n: number, blockOf: (i: number) => number): Uint32Array {
+  const index = new Uint32Array(65537);
+  let i = 0;
+  for (let block = 0; block <= 65536; block++) {
+    while (i < n && blockOf(i) < block) i++;
+    index[block] = i;
+  }
+  return index;
+}
+
 function compareAt(s: Uint32Array, off: number, w: Readonly<Words>, stride: number): number {
   for (let k = 0; k < stride; k++) {
     const a = s[off + k]!;
@@ -241,8 +260,11 @@ export class GeoTableBuilder {
   private n6 = 0;
   rangesRead = 0;
 
+  /** Keep only these countries (indexes); every other range reads as unknown. */
+  constructor(private readonly only: ReadonlySet<number> | null = null) {}
+
   addV4(first: number, last: number, cc: number): void {
-    if (cc === 0 || last < first) return;
+    if (cc === 0 || last < first || (this.only && !this.only.has(cc))) return;
     if ((this.n4 + 1) * 3 > this.v4.length) {
       const grown = new Float64Array(this.v4.length * 2);
       grown.set(this.v4);
@@ -257,7 +279,7 @@ export class GeoTableBuilder {
   }
 
   addV6(first: Readonly<Words>, last: Readonly<Words>, cc: number): void {
-    if (cc === 0) return;
+    if (cc === 0 || (this.only && !this.only.has(cc))) return;
     if ((this.n6 + 1) * 9 > this.v6.length) {
       const grown = new Uint32Array(this.v6.length * 2);
       grown.set(this.v6);

@@ -289,6 +289,11 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
   };
 
   // ---------------------------------------------------------------- admit
+  const refuse = (listener: string, remote: string, reason: RefusalReason, cc: number): false => {
+    logRefusal(listener, remote, reason, countryCode(cc));
+    return false;
+  };
+
   function admit(listener: string, socket: Socket): boolean {
     const remote = socket.remoteAddress;
     // A unix socket (LMTP, the admin socket) has no address: the file mode guards it.
@@ -297,34 +302,36 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
     if (!ip) return true;
     if (isExempt(ip)) return true;
     const p = policy(listener);
-    const key = keyOf(ip);
     const t = now();
-    let cc = 0;
-    const refuse = (reason: RefusalReason) => {
-      logRefusal(listener, remote, reason, countryCode(cc));
-      return false;
-    };
-    if (p.applyBans && activeBanFor(ip, key, t)) return refuse('banned');
-    if (p.denyCidrs.some((c) => cidrContains(c, ip))) return refuse('deny_cidrs');
-    const countriesActive = geo !== null && p.allowCountries.size > 0;
-    if (geo && (countriesActive || p.denyCountries.size > 0)) cc = ip.family === 4 ? geo.lookupV4(ip.v4) : geo.lookupV6(ip.v6);
-    if (p.denyCountries.has(cc)) return refuse('deny_countries');
-    if (p.allowCidrs.length > 0 || countriesActive) {
-      const allowed = p.allowCidrs.some((c) => cidrContains(c, ip)) || (countriesActive && p.allowCountries.has(cc));
-      if (!allowed) return refuse('not_allowed');
+    // The source key (a string) is only built when something needs it: a flood refused by country costs
+    // a parse and a binary search.
+    let key: string | null = null;
+    if (p.applyBans && (bansExact.size > 0 || bansRanges.size > 0)) {
+      key = keyOf(ip);
+      if (activeBanFor(ip, key, t)) return refuse(listener, remote, 'banned', 0);
     }
+    if (p.denyCidrs.length > 0 && p.denyCidrs.some((c) => cidrContains(c, ip))) return refuse(listener, remote, 'deny_cidrs', 0);
+    const countriesActive = geo !== null && p.allowCountries.size > 0;
+    let cc = 0;
+    if (geo && (countriesActive || p.denyCountries.size > 0)) cc = ip.family === 4 ? geo.lookupV4(ip.v4) : geo.lookupV6(ip.v6);
+    if (p.denyCountries.has(cc)) return refuse(listener, remote, 'deny_countries', cc);
+    if (p.allowCidrs.length > 0 || countriesActive) {
+      const allowed = (countriesActive && p.allowCountries.has(cc)) || p.allowCidrs.some((c) => cidrContains(c, ip));
+      if (!allowed) return refuse(listener, remote, 'not_allowed', cc);
+    }
+    key ??= keyOf(ip);
     let set = conns.get(key);
     if (p.maxConnectionsPerSource > 0 && set) {
       let open = 0;
       for (const c of set) if (c.listener === listener) open++;
-      if (open >= p.maxConnectionsPerSource) return refuse('too_many_connections');
+      if (open >= p.maxConnectionsPerSource) return refuse(listener, remote, 'too_many_connections', cc);
     }
     if (p.maxNewConnections > 0) {
       const times = pushTime(recentConnects, `${listener}|${key}`, t, p.rateIntervalMs, p.maxNewConnections + 1);
       if (times.length > p.maxNewConnections) {
         recentConnects.delete(`${listener}|${key}`);
         autoBan(key, `more than ${p.maxNewConnections} connections in ${p.rateIntervalMs / 1000}s on ${listener}`);
-        return refuse('connection_rate');
+        return refuse(listener, remote, 'connection_rate', cc);
       }
     }
     if (!set) {
