@@ -114,7 +114,7 @@ test('indexed lookups agree with a linear scan of the ranges (random tables, bot
     const t = b.build({ files: [], format: 'range-csv', importedAt: 0 });
     const scan = (ip: number) => ranges.find(([a, z]) => a <= ip && ip <= z)?.[2] ?? 0;
     for (let i = 0; i < 3000; i++) {
-      const probe = i % 3 === 0 ? ranges[rand() % ranges.length]![rand() % 2] : rand();
+      const probe: number = i % 3 === 0 ? ranges[rand() % ranges.length]![rand() % 2]! : rand();
       assert.equal(t.lookupV4(probe), scan(probe), `IPv4 ${probe}`);
       assert.equal(t.lookupV6([probe, rand(), 0, 1]), scan(probe), `IPv6 ${probe}`);
     }
