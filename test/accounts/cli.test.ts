@@ -19,9 +19,6 @@ test('domain, user and alias commands on a stopped data directory', async () => 
     r = await cli(inst, ['domain', 'add', 'example.org']);
     assert.equal(r.code, 65);
     assert.match(r.stderr, /already exists/);
-    r = await cli(inst, ['domain', 'add', 'not a domain']);
-    assert.equal(r.code, 64);
-    assert.match(r.stderr, /not a domain name/);
 
     r = await cli(inst, ['user', 'add', 'Anna@example.org', '--password-stdin', '--quota', '500M'], 'correct horse\n');
     assert.equal(r.code, 0, r.stderr);
@@ -34,9 +31,6 @@ test('domain, user and alias commands on a stopped data directory', async () => 
     assert.match(r.stderr, /--password-stdin/);
     r = await cli(inst, ['user', 'add', 'bob@example.org', '--password-stdin'], 'bobs password\n');
     assert.equal(r.code, 0, r.stderr);
-    r = await cli(inst, ['user', 'add', 'anna@example.org', '--password-stdin'], 'correct horse\n');
-    assert.equal(r.code, 65);
-    assert.match(r.stderr, /already exists/);
 
     r = await cli(inst, ['alias', 'add', 'postmaster@example.org', 'anna@example.org']);
     assert.equal(r.code, 0, r.stderr);
@@ -45,9 +39,6 @@ test('domain, user and alias commands on a stopped data directory', async () => 
     r = await cli(inst, ['alias', 'add', '@example.org', 'ghost@example.org']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /warning: ghost@example\.org does not reach anyone/);
-    r = await cli(inst, ['alias', 'add', 'x@other.test', 'anna@example.org']);
-    assert.equal(r.code, 67);
-    assert.match(r.stderr, /other\.test is not one of our domains/);
 
     r = await cli(inst, ['alias', 'list', '--json']);
     assert.equal(r.code, 0, r.stderr);
@@ -59,8 +50,6 @@ test('domain, user and alias commands on a stopped data directory', async () => 
     assert.equal(r.code, 0, r.stderr);
     r = await cli(inst, ['alias', 'del', 'team@example.org', 'friend@elsewhere.test']);
     assert.equal(r.code, 0, r.stderr);
-    r = await cli(inst, ['alias', 'del', 'nothing@example.org']);
-    assert.equal(r.code, 67);
 
     r = await cli(inst, ['user', 'set', 'bob@example.org', '--no-enforce-sender', '--quota', '1G']);
     assert.equal(r.code, 0, r.stderr);
@@ -76,8 +65,6 @@ test('domain, user and alias commands on a stopped data directory', async () => 
         ['bob@example.org', 1024 ** 3, false, 0],
       ],
     );
-    r = await cli(inst, ['alias', 'list']);
-    assert.match(r.stdout, /team@example\.org\s+anna@example\.org, bob@example\.org\n/);
 
     r = await cli(inst, ['domain', 'del', 'example.org']);
     assert.equal(r.code, 65, 'a domain with users is kept');
@@ -90,6 +77,10 @@ test('domain, user and alias commands on a stopped data directory', async () => 
     r = await cli(inst, ['user', 'list']);
     assert.equal(r.stdout.trim().split('\n').length, 1);
     assert.match(r.stdout, /^anna@example\.org /);
+    r = await cli(inst, ['alias', 'list']);
+    assert.match(r.stdout, /^postmaster@example\.org\s+anna@example\.org$/m);
+    assert.match(r.stdout, /^team@example\.org\s+anna@example\.org/m);
+    assert.doesNotMatch(r.stdout, /friend@elsewhere|@example\.org\s+ghost/, 'deleted alias entries are gone, the others stay');
     r = await cli(inst, ['domain', 'del', 'example.org', '--force']);
     assert.equal(r.code, 0, r.stderr);
     r = await cli(inst, ['domain', 'list']);

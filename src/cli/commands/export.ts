@@ -5,8 +5,7 @@ import { readdir } from 'node:fs/promises';
 import { withContext } from '../context.ts';
 import { CliError, EX } from '../errors.ts';
 import { progressBar } from '../progress.ts';
-import { AddressError, normalizeAddress } from '../../accounts/index.ts';
-import { exportMaildir } from '../../accounts/maildir.ts';
+import { AddressError, exportMaildir, normalizeAddress } from '../../accounts/index.ts';
 
 export function register(program: Command): void {
   const exp = program.command('export').description('export an account to a standard format');

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { withContext } from '../context.ts';
 import { CliError, EX } from '../errors.ts';
 import { progressBar } from '../progress.ts';
-import { importPostfixDovecot, type ImportReport } from '../../accounts/import.ts';
+import { importPostfixDovecot, type ImportReport } from '../../accounts/index.ts';
 
 /** Account files are small text files; anything bigger is the wrong file. */
 const MAX_ACCOUNT_FILE_BYTES = 64 * 1024 * 1024;

@@ -5,8 +5,7 @@ import type { Command } from 'commander';
 import { withContext } from '../context.ts';
 import { CliError, EX } from '../errors.ts';
 import { promptNewSecret, readSecretStdin } from '../prompt.ts';
-import { AddressError, hashPassword, MAX_PASSWORD_BYTES, normalizeAddress, normalizeDomain } from '../../accounts/index.ts';
-import { formatSize, parseSize, SizeError } from '../../accounts/size.ts';
+import { AddressError, formatSize, hashPassword, MAX_PASSWORD_BYTES, normalizeAddress, normalizeDomain, parseSize, SizeError } from '../../accounts/index.ts';
 import { StoreError } from '../../store/types.ts';
 import type { Store, User } from '../../store/types.ts';
 
