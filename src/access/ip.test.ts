@@ -48,3 +48,10 @@ test('a source is an IPv4 address or an IPv6 /64', () => {
   assert.equal(normaliseTarget('2001:db8::1/64'), '2001:db8::/64');
   assert.equal(normaliseTarget('nonsense'), null);
 });
+
+test('listener tables: implicit-TLS twins use their plain listener\'s table unless they have their own', async () => {
+  const { listenerAliases } = await import('./policy.ts');
+  assert.deepEqual(listenerAliases('imaps'), ['imaps', 'imap']);
+  assert.deepEqual(listenerAliases('submission_tls'), ['submission_tls', 'submission']);
+  assert.deepEqual(listenerAliases('smtp'), ['smtp']);
+});

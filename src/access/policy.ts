@@ -44,18 +44,27 @@ function countries(list: readonly string[]): Set<number> {
   return new Set(list.map(countryIndex).filter((i) => i !== 0));
 }
 
-/** The table for a listener: [access.listeners.NAME], else the one of its base name ("imap" for
- * "imap_tls", "submission" for "submission_tls"), else none. */
-export function listenerTable(access: AccessConfig, listener: string): ListenerAccessConfig | undefined {
-  const exact = access.listeners[listener];
-  if (exact) return exact;
+/** Names a listener's config may be found under, most specific first: "submission_tls" -> submission,
+ * "imaps" -> imap (the implicit-TLS twin shares its plain listener's policy unless it has its own table). */
+export function listenerAliases(listener: string): string[] {
+  const names = [listener];
   const base = listener.split(/[_-]/, 1)[0]!;
-  return access.listeners[base];
+  if (base !== listener && base !== '') names.push(base);
+  if (/^(imaps|submissions|smtps|pop3s|managesieves)$/.test(base)) names.push(base.slice(0, -1));
+  return names;
+}
+
+/** The table for a listener: [access.listeners.NAME], else the one of a name it is an alias of. */
+export function listenerTable(access: AccessConfig, listener: string): ListenerAccessConfig | undefined {
+  for (const name of listenerAliases(listener)) {
+    const t = access.listeners[name];
+    if (t) return t;
+  }
+  return undefined;
 }
 
 export function isOpenListener(access: AccessConfig, listener: string): boolean {
-  const base = listener.split(/[_-]/, 1)[0]!;
-  return access.open_listeners.includes(listener) || access.open_listeners.includes(base);
+  return listenerAliases(listener).some((n) => access.open_listeners.includes(n));
 }
 
 export function resolvePolicy(access: AccessConfig, listener: string): ListenerPolicy {

@@ -1,6 +1,7 @@
 // [access] section. Owned by the access subsystem (src/access): who may connect to which listener, connection
 // limits, the ban table and brute-force defence. Listener names are the ones the listeners pass to the guard:
-// "smtp" (port 25), "submission", "submission_tls", "imap", "imap_tls", "managesieve", "webmail", ...
+// "smtp" (port 25), "lmtp", "submission", "submission_tls", "imap", "imaps", "managesieve", "webmail". A table
+// for "imap" also covers "imaps", one for "submission" covers "submission_tls", unless they have their own.
 import { z } from 'zod';
 
 const countryCode = z.string().regex(/^[A-Za-z]{2}$/, 'expected a two-letter ISO 3166 country code like "DE"');
@@ -72,7 +73,7 @@ export const accessSection = z
     max_login_delay_ms: z.number().int().nonnegative().default(15000),
     /** Refused connections logged per minute at most; the rest are counted in one summary line. */
     max_refusal_logs_per_minute: z.number().int().nonnegative().default(60),
-    /** Per-listener policies, e.g. [access.listeners.imap]. */
+    /** Per-listener policies, e.g. [access.listeners.imap] (also used by "imaps" unless it has its own). */
     listeners: z.record(z.string(), listenerAccessSection).default({}),
   })
   .strict()
