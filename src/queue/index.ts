@@ -13,11 +13,12 @@
 // - Results are per recipient: one MX may take some recipients and refuse or defer others.
 import type { Runtime } from '../runtime/index.ts';
 import type { Resolver } from '../dns/index.ts';
-import { QueueRunner, type LocalDeliver, type QueueSettings } from './runner.ts';
+import type { EventEmitter } from 'node:events';
+import { QueueRunner, type LocalDeliver, type QueueEvents, type QueueSettings } from './runner.ts';
 
 export { buildDsn, type DsnInput, type DsnRecipient } from './dsn.ts';
 export { findRoute, isInternalAddress, type Route, type MxHost } from './route.ts';
-export { retryDelayMs, type LocalDeliver, type QueueSettings } from './runner.ts';
+export { retryDelayMs, type LocalDeliver, type QueueEvents, type QueueSettings } from './runner.ts';
 export type { RecipientResult } from './status.ts';
 
 /** What the submission listener takes as `deps.queue`. */
@@ -35,6 +36,8 @@ export interface QueueDeps {
 export interface RunningQueue extends QueuePort {
   /** Makes deferred messages (or one) due now and runs the queue (postqueue -f / -i ID). */
   flush(id?: string): Promise<number>;
+  /** attempt / dsn / removed, for logs, metrics and tests. */
+  events: EventEmitter<QueueEvents>;
   /** Resolves when no delivery is in progress. */
   whenIdle(): Promise<void>;
   close(): Promise<void>;
@@ -88,6 +91,7 @@ export function startQueue(runtime: Runtime, deps: QueueDeps): RunningQueue {
       return entry.id;
     },
     flush,
+    events: runner.events,
     whenIdle: () => runner.whenIdle(),
     close: () => runner.close(),
     adminHandlers: {

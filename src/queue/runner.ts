@@ -1,6 +1,7 @@
 // The scheduler: finds due messages, delivers each recipient group (one per destination domain) under the
 // per-destination limit, records per-recipient results durably, retries with exponential backoff, and
 // sends DSNs for failures, expiries and (optionally) delays.
+import { EventEmitter } from 'node:events';
 import type { Logger } from '../log/index.ts';
 import type { QueueEntry, QueueRecipient, Store } from '../store/types.ts';
 import type { Resolver } from '../dns/index.ts';
@@ -34,6 +35,15 @@ export type LocalDeliver = (
   store: Store,
   delivery: { raw: Buffer; envelopeFrom: string; recipients: string[] },
 ) => Promise<{ address: string; status: 'delivered' | 'unknown' | 'over_quota' | 'temp_failure'; message: string }[]>;
+
+export interface QueueEvents {
+  /** One delivery attempt of an entry finished and its results are recorded. */
+  attempt: [{ queueId: string; results: RecipientResult[] }];
+  /** A DSN about `queueId` was queued as `dsnId`. */
+  dsn: [{ queueId: string; dsnId: string; action: 'failed' | 'delayed' }];
+  /** Every recipient of the entry is delivered or failed; it left the queue. */
+  removed: [{ queueId: string }];
+}
 
 /** Exponential backoff (Postfix: minimal_backoff_time doubling up to maximal_backoff_time). */
 export function retryDelayMs(attempts: number, minMs: number, maxMs: number): number {
@@ -76,6 +86,7 @@ class Limiter {
 }
 
 export class QueueRunner {
+  readonly events = new EventEmitter<QueueEvents>();
   private readonly inflight = new Map<string, Promise<void>>();
   /** Entries whose processing threw (store trouble): left alone until this time. */
   private readonly cooldown = new Map<string, number>();
@@ -284,6 +295,8 @@ export class QueueRunner {
     if (bounced.length > 0) await this.sendDsn(store, entry, raw, bounced);
     await store.queue.updateRecipients(entry.id, updates, meta);
 
+    this.events.emit('attempt', { queueId: entry.id, results });
+
     const final = new Map(updates.map((u) => [u.address, u.state]));
     const done = entry.recipients.every((r) => {
       const state = final.get(r.address) ?? r.state;
@@ -292,6 +305,7 @@ export class QueueRunner {
     if (done) {
       await store.queue.delete(entry.id);
       this.log.info({ queueId: entry.id }, 'queue: removed');
+      this.events.emit('removed', { queueId: entry.id });
     }
   }
 
@@ -312,6 +326,7 @@ export class QueueRunner {
     });
     const bounce = await store.queue.enqueue({ sender: '', recipients: [entry.sender], raw: dsn, meta: { dsnFor: entry.id } });
     this.log.info({ queueId: entry.id, dsnId: bounce.id, to: entry.sender, action: recipients[0]?.action }, 'queue: sender notified');
+    this.events.emit('dsn', { queueId: entry.id, dsnId: bounce.id, action: recipients[0]?.action ?? 'failed' });
     this.kick();
   }
 

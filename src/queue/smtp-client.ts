@@ -169,6 +169,12 @@ export class ConnectionCache {
 
 /** Errors that mean "this host did not give us a usable session": the next address or MX is tried. */
 function describeConnectError(err: SmtpError, host: string, address: string): { status: string; diagnostic: string; permanent: boolean } {
+  if (err.code === 'ETLS' || (err as { command?: string }).command === 'STARTTLS') {
+    // Required TLS that the host does not offer or cannot complete: a policy problem that may be fixed
+    // on their side, so we keep trying (Postfix defers likewise).
+    const reply = err.response ? `: ${oneLine(err.response)}` : '';
+    return { status: '4.7.5', diagnostic: `x-mailstack; TLS with ${host}[${address}] failed: ${oneLine(err.message)}${reply}`, permanent: false };
+  }
   if (err.responseCode) {
     // A 5xx greeting/EHLO refuses service from this host; the next MX might still take it.
     return { status: enhancedStatus(err.response, err.responseCode), diagnostic: `smtp; ${oneLine(err.response ?? err.message)}`, permanent: err.responseCode >= 500 };
