@@ -2,7 +2,7 @@
 // login (Dovecot passdb) and the sender check (Postfix reject_sender_login_mismatch).
 import type { AccountStore, Store, User } from '../store/types.ts';
 import { domainOf, normalizeDomain, SUBADDRESS_DELIMITER, splitSubaddress, tryParseAddress } from './address.ts';
-import { DUMMY_PASSWORD_HASH, hashPassword, needsRehash, verifyPassword } from './password.ts';
+import { DUMMY_PASSWORD_HASH, hashPassword, isSupportedHash, needsRehash, verifyPassword } from './password.ts';
 
 /** Alias chains longer than this are a configuration error (Postfix's virtual_alias_recursion_limit is
  * 1000, but real chains are 1-3 steps; 20 keeps a bad table from costing thousands of lookups). */
@@ -147,7 +147,9 @@ const defaultDeps: AuthDeps = { verify: verifyPassword };
 export async function authenticate(store: Store | { accounts: AccountStore }, login: string, password: string, deps: AuthDeps = defaultDeps): Promise<User | null> {
   const parsed = tryParseAddress(login);
   const user = parsed ? await store.accounts.getUser(parsed.address) : null;
-  if (!user) {
+  // An unknown login, and an account whose stored hash cannot be used (imported without a usable
+  // password): the same dummy comparison, so neither answers faster than a wrong password.
+  if (!user || !isSupportedHash(user.passwordHash)) {
     await deps.verify(DUMMY_PASSWORD_HASH, password);
     return null;
   }

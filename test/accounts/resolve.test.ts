@@ -124,7 +124,9 @@ test('authenticate runs a bcrypt comparison of the same cost for an unknown user
   };
   assert.equal(await authenticate(store, 'ghost@example.org', 'pw', { verify }), null);
   assert.equal(await authenticate(store, 'not an address', 'pw', { verify }), null);
-  assert.deepEqual(calls, [DUMMY_PASSWORD_HASH, DUMMY_PASSWORD_HASH]);
+  await store.accounts.addUser({ address: 'locked@example.org', passwordHash: '!' });
+  assert.equal(await authenticate(store, 'locked@example.org', 'pw', { verify }), null);
+  assert.deepEqual(calls, [DUMMY_PASSWORD_HASH, DUMMY_PASSWORD_HASH, DUMMY_PASSWORD_HASH], 'unknown, invalid and locked logins all run the dummy bcrypt');
   calls.length = 0;
   assert.equal(await authenticate(store, 'admin@example.org', 'wrong', { verify }), null);
   assert.equal(calls.length, 1);
