@@ -107,7 +107,7 @@ test('a flipped byte anywhere in the database file is detected and never served 
     const pageSize = 16384;
     // Page 1 (the header page), the end of page 1 (tag and nonce), the middle of the file (body pages),
     // the last byte, and a spread of positions in between.
-    const positions = [0, 20, 100, pageSize - 1, pageSize + 50, Math.floor(size / 2), Math.floor(size / 3) + 7, Math.floor((size * 2) / 3) + 3, size - 1];
+    const positions = [0, 10, 18, 20, 100, pageSize - 1, pageSize + 50, Math.floor(size / 2), Math.floor(size / 3) + 7, Math.floor((size * 2) / 3) + 3, size - 1];
     for (const position of positions) {
       const copy = await tempDir('mailstack-tamper-');
       copies.push(copy);

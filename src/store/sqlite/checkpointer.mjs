@@ -14,7 +14,8 @@ const port = parentPort;
 let db;
 try {
   db = new Database(path, { fileMustExist: true });
-  db.pragma(`cipher = 'chacha20'`);
+  db.pragma(`cipher = '${workerData.cipher}'`);
+  db.pragma(`algorithm = '${workerData.algorithm}'`);
   db.pragma(`key = "x'${keyHex}'"`);
   db.pragma('busy_timeout = 10000');
   db.prepare('SELECT count(*) FROM sqlite_master').get();

@@ -1,12 +1,18 @@
 // Opening the encrypted SQLite database, and turning SQLite's errors into StoreErrors.
 //
-// Cipher: SQLite3MultipleCiphers' "chacha20" (the sqleet scheme): every page is encrypted with ChaCha20
-// and carries a Poly1305 tag, checked on every read (`hmac_check` on by default), so a flipped bit in any
-// page, in the database file or in the WAL, reads as SQLITE_CORRUPT instead of as altered data. The key is
-// given raw (`x'<64 hex>'`): the vault already derived it, so no PBKDF2 runs at open.
+// Cipher: SQLite3MultipleCiphers' "aegis" with AEGIS-256, an AES-based AEAD: every page (in the database
+// file and in the WAL) is encrypted with its own nonce and carries an authentication tag checked on every
+// read, so a flipped bit reads as SQLITE_CORRUPT instead of as altered data. Measured against the other
+// authenticated choice, "chacha20" (ChaCha20-Poly1305, sqleet): AEGIS-256 writes a 100 KB message about 5x
+// faster and checkpoints it about 5x faster here (AES instructions), which is what group commit needs.
+// The key is given raw (`x'<64 hex>'`): the vault already derived it, so no key derivation runs at open.
+//
+// The first 24 bytes of the file stay plaintext (SQLite reads the page size before decrypting) and with a
+// raw key the cipher does not authenticate them; they are recorded with a MAC beside the database
+// (HEADER_FILE) so that a change there is detected too.
 import Database from 'better-sqlite3-multiple-ciphers';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { existsSync, readFileSync, readSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreError } from '../types.ts';
 
@@ -17,6 +23,13 @@ export const DATABASE_FILE = 'store.db';
 /** A MAC of a fixed string under the key: tells a wrong key (locked) from a damaged first page (corrupt). */
 export const KEY_CHECK_FILE = 'store.keycheck';
 const KEY_CHECK_LABEL = 'mailstack store key check v1';
+/** The authenticated record of the database file's plaintext header bytes. */
+export const HEADER_FILE = 'store.header';
+const HEADER_LABEL = 'mailstack store header v1';
+/** Bytes of page 1 that SQLite keeps unencrypted: 16 salt/magic bytes and the page-size/format fields. */
+const PLAINTEXT_HEADER_BYTES = 24;
+export const CIPHER = 'aegis';
+export const CIPHER_ALGORITHM = 'aegis-256';
 export const KEY_BYTES = 32;
 /** How long a statement waits on a lock held by the other connection before failing as 'unavailable'. */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -50,6 +63,55 @@ export function checkKey(dir: string, key: Buffer): void {
   }
 }
 
+function readPlaintextHeader(dir: string): Buffer | null {
+  const path = join(dir, DATABASE_FILE);
+  if (!existsSync(path)) return null;
+  const fd = openSync(path, 'r');
+  try {
+    const header = Buffer.alloc(PLAINTEXT_HEADER_BYTES);
+    const read = readSync(fd, header, 0, PLAINTEXT_HEADER_BYTES, 0);
+    return read === PLAINTEXT_HEADER_BYTES ? header : null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function headerMac(key: Buffer, header: Buffer): Buffer {
+  return createHmac('sha256', key).update(HEADER_LABEL).update(header).digest();
+}
+
+/** Records the database's plaintext header bytes with a MAC, once the database exists in WAL mode. */
+export function recordHeader(dir: string, key: Buffer): void {
+  const path = join(dir, HEADER_FILE);
+  if (existsSync(path)) return;
+  const header = readPlaintextHeader(dir);
+  if (!header) return;
+  const fd = openSync(path, 'w', 0o600);
+  try {
+    writeFileSync(fd, `${header.toString('hex')} ${headerMac(key, header).toString('hex')}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Throws StoreError('corrupt') when the plaintext header bytes differ from their recorded value. */
+export function checkHeader(dir: string, key: Buffer): void {
+  const path = join(dir, HEADER_FILE);
+  if (!existsSync(path)) return;
+  const [headerHex = '', macHex = ''] = readFileSync(path, 'utf8').trim().split(' ');
+  const recorded = Buffer.from(headerHex, 'hex');
+  const mac = Buffer.from(macHex, 'hex');
+  const expectedMac = headerMac(key, recorded);
+  if (mac.length !== expectedMac.length || !timingSafeEqual(mac, expectedMac)) {
+    throw new StoreError('corrupt', `${path} fails authentication: it was altered`);
+  }
+  const actual = readPlaintextHeader(dir);
+  if (!actual || !actual.equals(recorded)) {
+    throw new StoreError('corrupt', `the header of ${join(dir, DATABASE_FILE)} was altered (it differs from ${HEADER_FILE})`);
+  }
+}
+
 /** Opens and keys one connection. Throws StoreError('locked'|'corrupt'|'unavailable'). */
 export function openDatabase(dir: string, key: Buffer, options: { readonly?: boolean } = {}): SqliteDatabase {
   const path = join(dir, DATABASE_FILE);
@@ -60,7 +122,8 @@ export function openDatabase(dir: string, key: Buffer, options: { readonly?: boo
     throw toStoreError(error, `opening ${path}`);
   }
   try {
-    db.pragma(`cipher = 'chacha20'`);
+    db.pragma(`cipher = '${CIPHER}'`);
+    db.pragma(`algorithm = '${CIPHER_ALGORITHM}'`);
     // Raw key syntax: no key derivation at open (the vault derived this key with scrypt already).
     db.pragma(`key = "x'${key.toString('hex')}'"`);
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);

@@ -13,7 +13,7 @@ import type {
   Store,
 } from '../types.ts';
 import { StoreError } from '../types.ts';
-import { checkKey, openDatabase, toStoreError, type SqliteDatabase } from './connection.ts';
+import { checkHeader, checkKey, openDatabase, toStoreError, type SqliteDatabase } from './connection.ts';
 import { Reader } from './reader.ts';
 import { Writer } from './writer.ts';
 import { asBuffer } from './rows.ts';
@@ -65,6 +65,7 @@ class Feed implements ChangeFeed {
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store> {
   mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   checkKey(options.dir, options.key);
+  checkHeader(options.dir, options.key);
   const feed = new Feed(options.log);
   const writer = await Writer.start({ dir: options.dir, key: options.key }, (changes) => feed.publish(changes), options.log);
   let db: SqliteDatabase;
@@ -180,6 +181,11 @@ class SqliteStore implements Store {
     // A fresh connection, so no page comes from a cache: every page is read from disk (database file or
     // WAL) and its Poly1305 tag checked.
     let db: SqliteDatabase | null = null;
+    try {
+      checkHeader(this.options.dir, this.options.key);
+    } catch (error) {
+      problems.push(toStoreError(error, 'verifying').message);
+    }
     try {
       db = openDatabase(this.options.dir, this.options.key, { readonly: true });
       // integrity_check walks every b-tree page and every overflow page (the bodies).

@@ -5,7 +5,7 @@
 // after the data is on stable storage (synchronous=FULL).
 import { parentPort, workerData } from 'node:worker_threads';
 import { StoreError } from '../types.ts';
-import { openDatabase, toStoreError, type SqliteDatabase } from './connection.ts';
+import { openDatabase, recordHeader, toStoreError, type SqliteDatabase } from './connection.ts';
 import type { FromWorker, RequestOutcome, SerializedError, ToWorker, WorkerInit } from './protocol.ts';
 import { migrate } from './schema.ts';
 import { WriteOps } from './write-ops.ts';
@@ -41,6 +41,7 @@ let ops: WriteOps;
 try {
   db = openDatabase(init.dir, asBuffer(init.key));
   migrate(db);
+  recordHeader(init.dir, asBuffer(init.key));
   db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
   ops = new WriteOps(db);
   post({ type: 'ready' });

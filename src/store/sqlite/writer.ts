@@ -2,7 +2,7 @@
 // committed, and hands the batch's changes to the change feed in commit order.
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
-import { DATABASE_FILE } from './connection.ts';
+import { CIPHER, CIPHER_ALGORITHM, DATABASE_FILE } from './connection.ts';
 import type { Logger } from '../../log/index.ts';
 import type { MailboxChange } from '../types.ts';
 import { StoreError } from '../types.ts';
@@ -112,7 +112,7 @@ export class Writer {
    * Without it (it failed to start) the writer's own automatic checkpoint still bounds the WAL. */
   private startCheckpointer(init: WorkerInit): void {
     const checkpointer = new Worker(new URL('./checkpointer.mjs', import.meta.url), {
-      workerData: { path: join(init.dir, DATABASE_FILE), keyHex: Buffer.from(init.key).toString('hex') },
+      workerData: { path: join(init.dir, DATABASE_FILE), keyHex: Buffer.from(init.key).toString('hex'), cipher: CIPHER, algorithm: CIPHER_ALGORITHM },
     });
     this.checkpointer = checkpointer;
     checkpointer.on('message', (message: { type: string; error?: string; message?: string }) => {

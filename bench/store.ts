@@ -1,0 +1,163 @@
+// bench:store — durable deliveries per second into the embedded store, against the reference: one Maildir
+// file per message with fsync (write to tmp/, fsync, rename into new/, fsync the directory), as Dovecot
+// delivers. Same sizes, same concurrency, same file system, in the same run.
+//
+// Usage: npm run bench:store [-- --duration-ms 2000 --rounds 3]
+// The Maildir reference uses fs.promises, so its fsyncs overlap on libuv's thread pool; the pool is sized
+// to the largest concurrency (UV_THREADPOOL_SIZE, set by re-running this script) so the reference is not
+// held back by Node's default of 4 threads.
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, mkdir, open, rename, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openStore, type Store } from '../src/store/index.ts';
+
+const WRITER_COUNTS = [1, 32];
+const SIZES = [
+  { label: '1 KB', bytes: 1024 },
+  { label: '100 KB', bytes: 100 * 1024 },
+];
+const THREADPOOL = String(Math.max(...WRITER_COUNTS));
+
+if (process.env['UV_THREADPOOL_SIZE'] !== THREADPOOL) {
+  const self = fileURLToPath(import.meta.url);
+  const result = spawnSync(process.execPath, [...process.execArgv, self, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, UV_THREADPOOL_SIZE: THREADPOOL },
+  });
+  process.exit(result.status ?? 1);
+}
+
+const durationArg = process.argv.indexOf('--duration-ms');
+const DURATION_MS = durationArg > 0 ? Number(process.argv[durationArg + 1]) : 2000;
+const roundsArg = process.argv.indexOf('--rounds');
+const ROUNDS = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : 3;
+
+/**
+ * Realistic messages of about `bytes` octets: a 1 KB message is plain text; a 100 KB message is what mail of
+ * that size usually is, a short text part and a base64 attachment (random bytes, so nothing compresses).
+ */
+function makeMessage(bytes: number, n: number): Buffer {
+  const header =
+    `Return-Path: <sender@example.org>\r\nReceived: from mail.example.org (mail.example.org [192.0.2.10])\r\n\tby mx.example.test with ESMTPS id ${n}\r\n` +
+    `From: Sender Name <sender@example.org>\r\nTo: user@example.test\r\nSubject: Benchmark message ${n}\r\n` +
+    `Date: Mon, 2 Mar 2026 10:00:00 +0000\r\nMessage-ID: <${n}.${Date.now()}@example.org>\r\nMIME-Version: 1.0\r\n`;
+  const text = 'Hello,\r\n\r\nthis is a line of an ordinary message body, as people write them.\r\n';
+  if (bytes <= 4096) {
+    let body = text;
+    while (header.length + body.length + 50 < bytes) body += 'Another line of ordinary text, to reach the size wanted.\r\n';
+    return Buffer.from(`${header}Content-Type: text/plain; charset=utf-8\r\n\r\n${body}`);
+  }
+  const boundary = `b${n}`;
+  const head = `${header}Content-Type: multipart/mixed; boundary="${boundary}"\r\n\r\n--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${text}\r\n` +
+    `--${boundary}\r\nContent-Type: application/pdf; name="report.pdf"\r\nContent-Disposition: attachment; filename="report.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n`;
+  const tail = `\r\n--${boundary}--\r\n`;
+  const base64Bytes = bytes - head.length - tail.length;
+  const attachment = randomBytes(Math.floor((base64Bytes * 76) / 78 / 4) * 3).toString('base64').replace(/.{76}/g, '$&\r\n');
+  return Buffer.from(head + attachment + tail);
+}
+
+/** Runs `writers` loops for DURATION_MS; each loop awaits one durable write at a time. */
+async function runLoops(writers: number, write: (n: number) => Promise<void>): Promise<{ count: number; seconds: number }> {
+  let count = 0;
+  let next = 0;
+  const started = performance.now();
+  const deadline = started + DURATION_MS;
+  await Promise.all(
+    Array.from({ length: writers }, async () => {
+      while (performance.now() < deadline) {
+        await write(next++);
+        count++;
+      }
+    }),
+  );
+  return { count, seconds: (performance.now() - started) / 1000 };
+}
+
+async function benchStore(bytes: number, writers: number): Promise<{ rate: number; perBatch: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'mailstack-bench-store-'));
+  let store: Store | null = null;
+  try {
+    store = await openStore({ dir, key: randomBytes(32) });
+    await store.accounts.addDomain('example.test');
+    const user = await store.accounts.addUser({ address: 'user@example.test', passwordHash: 'x' });
+    const messages = Array.from({ length: 64 }, (_, i) => makeMessage(bytes, i));
+    const s = store;
+    const before = (s as unknown as { writerStats: { batches: number; requests: number } }).writerStats;
+    const { count, seconds } = await runLoops(writers, async (n) => {
+      await s.mail.deliver({ raw: messages[n % messages.length] as Buffer, targets: [{ userId: user.id }] });
+    });
+    const after = (s as unknown as { writerStats: { batches: number; requests: number } }).writerStats;
+    return { rate: count / seconds, perBatch: (after.requests - before.requests) / Math.max(1, after.batches - before.batches) };
+  } finally {
+    await store?.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function benchMaildir(bytes: number, writers: number): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), 'mailstack-bench-maildir-'));
+  try {
+    await mkdir(join(dir, 'tmp'));
+    await mkdir(join(dir, 'new'));
+    await mkdir(join(dir, 'cur'));
+    const messages = Array.from({ length: 64 }, (_, i) => makeMessage(bytes, i));
+    const host = hostname();
+    const { count, seconds } = await runLoops(writers, async (n) => {
+      const name = `${Date.now()}.M${n}P${process.pid}.${host}`;
+      const tmpPath = join(dir, 'tmp', name);
+      const file = await open(tmpPath, 'wx');
+      try {
+        await file.writeFile(messages[n % messages.length] as Buffer);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(tmpPath, join(dir, 'new', name));
+      const directory = await open(join(dir, 'new'), 'r');
+      try {
+        await directory.sync();
+      } finally {
+        await directory.close();
+      }
+    });
+    return count / seconds;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+// The machine is shared: each cell runs ROUNDS times, alternating the two contenders, and the table shows
+// the median of each.
+const rows: string[][] = [];
+for (const size of SIZES) {
+  for (const writers of WRITER_COUNTS) {
+    const maildirRates: number[] = [];
+    const storeRates: number[] = [];
+    const perBatch: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      maildirRates.push(await benchMaildir(size.bytes, writers));
+      const store = await benchStore(size.bytes, writers);
+      storeRates.push(store.rate);
+      perBatch.push(store.perBatch);
+    }
+    const storeRate = median(storeRates);
+    const maildirRate = median(maildirRates);
+    rows.push([size.label, String(writers), storeRate.toFixed(0), maildirRate.toFixed(0), (storeRate / maildirRate).toFixed(1) + 'x', median(perBatch).toFixed(1)]);
+  }
+}
+
+const header = ['message', 'writers', 'store deliveries/s', 'Maildir+fsync msgs/s', 'store / Maildir', 'deliveries per commit'];
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+const format = (cells: string[]): string => '| ' + cells.map((c, i) => c.padStart(widths[i] as number)).join(' | ') + ' |';
+console.log(`bench:store: ${DURATION_MS} ms per run, median of ${ROUNDS} runs per cell, data in ${tmpdir()}, Node ${process.version}`);
+console.log(format(header));
+console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+for (const row of rows) console.log(format(row));
