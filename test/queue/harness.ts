@@ -24,16 +24,14 @@ export interface Harness {
   queue: RunningQueue;
 }
 
-export async function startHarness(t: TestContext, queue: Record<string, unknown>, deps: Partial<QueueDeps> = {}): Promise<Harness> {
-  const dir = mkdtempSync(join(tmpdir(), 'queue-test-'));
-  const store = await openStore({ dir: join(dir, 'store'), key: randomBytes(32) });
-  const dns = await startDnsServer();
+/** The Runtime a queue needs, over an open store; also used by the crash test's child process. */
+export function buildRuntime(store: Store, dir: string, dnsUpstream: string, queue: Record<string, unknown>): Runtime {
   const config = configSchema.parse({
     server: { data_dir: dir, hostname: 'mx.local.test' },
-    dns: { upstream: [dns.upstream], timeout_ms: 1000 },
+    dns: { upstream: [dnsUpstream], timeout_ms: 1000 },
     queue: { allow_internal_destinations: true, retry_min_ms: 20, retry_max_ms: 100, connect_timeout_ms: 2000, command_timeout_ms: 5000, ...queue },
   });
-  const runtime: Runtime = {
+  return {
     config,
     // QUEUE_TEST_LOG=debug shows the queue's log lines on stderr.
     log: process.env['QUEUE_TEST_LOG'] ? createLogger({ level: process.env['QUEUE_TEST_LOG'] as 'debug' }) : silentLogger(),
@@ -42,13 +40,27 @@ export async function startHarness(t: TestContext, queue: Record<string, unknown
     events: new SecurityEventBus(),
     guard: openGuard,
   };
+}
+
+export interface HarnessOptions {
+  /** Reuse a data directory and store key (to reopen what a killed process left). */
+  dir?: string;
+  key?: Buffer;
+  dns?: TestDnsServer;
+}
+
+export async function startHarness(t: TestContext, queue: Record<string, unknown>, deps: Partial<QueueDeps> = {}, options: HarnessOptions = {}): Promise<Harness> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'queue-test-'));
+  const store = await openStore({ dir: join(dir, 'store'), key: options.key ?? randomBytes(32) });
+  const dns = options.dns ?? (await startDnsServer());
+  const runtime = buildRuntime(store, dir, dns.upstream, queue);
   const resolver = deps.resolver ?? createResolver({ upstream: [dns.upstream], timeoutMs: 1000 });
   const running = startQueue(runtime, { resolver, ...(deps.deliverLocal ? { deliverLocal: deps.deliverLocal } : {}) });
   t.after(async () => {
     await running.close();
     await store.close();
-    await dns.close();
-    rmSync(dir, { recursive: true, force: true });
+    if (!options.dns) await dns.close();
+    if (!options.dir) rmSync(dir, { recursive: true, force: true });
   });
   return { dir, store, dns, runtime, queue: running };
 }
