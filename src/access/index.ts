@@ -199,7 +199,15 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
     }
     dropBan(ban.target);
     (isExactKey(cidr) ? bansExact : bansRanges).set(ban.target, { ban, cidr });
-    knownCounts.set(ban.target, Math.max(knownCounts.get(ban.target) ?? 0, ban.count));
+    rememberCount(ban.target, ban.count);
+  };
+  const rememberCount = (target: string, count: number) => {
+    const known = knownCounts.get(target);
+    if (known === undefined && knownCounts.size >= MAX_TRACKED_SOURCES) {
+      const oldest = knownCounts.keys().next().value;
+      if (oldest !== undefined) knownCounts.delete(oldest); // the store still has the count for ban()
+    }
+    knownCounts.set(target, Math.max(known ?? 0, count));
   };
   const activeBanFor = (ip: IpAddress, key: string, t: number): BanEntry | null => {
     const candidates = [bansExact.get(key), ip.family === 6 ? bansExact.get(formatIp(ip)) : undefined];
@@ -220,6 +228,10 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
     const run = async () => {
       const store = getStore();
       if (!store) {
+        if (pendingWrites.length >= MAX_TRACKED_SOURCES) {
+          log.warn({ event: 'access-ban-not-persisted' }, 'too many ban changes while locked: this one stays in memory only');
+          return;
+        }
         pendingWrites.push(async () => {
           const s = getStore();
           if (s) await op(s);
@@ -265,7 +277,7 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
     if (store && durationMs === undefined) {
       // Growth counts every earlier ban of this target, expired ones too: only the store still knows those.
       const earlier = await store.bans.get(target);
-      if (earlier) knownCounts.set(target, Math.max(knownCounts.get(target) ?? 0, earlier.count));
+      if (earlier) rememberCount(target, earlier.count);
     }
     const b = banNow(target, cidr, reason, durationMs);
     await persist((s) => s.bans.put(b));
@@ -361,7 +373,8 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
     if (account) pushTime(accountFailures, account, t, windowMs, access.account_slow_after + 1000);
     const key = keyOf(ip);
     const times = pushTime(sourceFailures, key, t, windowMs, access.max_auth_failures);
-    log.info({ event: 'access-auth-failure', protocol: e.protocol, listener: e.listener, remoteAddress: e.remoteAddress, account, recent: times.length }, 'failed login');
+    // The listener logs the failed login itself; this line is for following the count at debug level.
+    log.debug({ event: 'access-auth-failure', protocol: e.protocol, listener: e.listener, remoteAddress: e.remoteAddress, account, recent: times.length }, 'failed login');
     if (times.length >= access.max_auth_failures) {
       sourceFailures.delete(key);
       autoBan(key, `${times.length} failed logins in ${access.auth_failure_window_s}s (last: ${e.protocol} ${account || '-'})`);

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { accessConfig, captureLog, connectFrom, greets, guardFor, importFixture, makeEnv, startGuarded, type Env, type TestServer } from './harness.ts';
-import type { AccessControl } from '../../src/access/index.ts';
+import { createAccessControl, type AccessControl } from '../../src/access/index.ts';
+import { silentLogger } from '../../src/log/index.ts';
 
 const DE = '127.0.0.10';
 const AT = '127.0.0.11';
@@ -349,5 +350,26 @@ test('admin handlers add, list, delete and flush bans; a ban closes open session
     assert.equal(lookup.country, 'LU');
   } finally {
     await s.done();
+  }
+});
+
+test('bans made while the vault is locked hold in memory and are written at unlock', async () => {
+  const env = await makeEnv();
+  let locked = true;
+  const guard = createAccessControl({ config: accessConfig(POLICY), store: () => (locked ? null : env.store), log: silentLogger(), events: env.events, now: () => env.clock.now });
+  const imap = await startGuarded(guard, 'imap');
+  try {
+    for (let i = 0; i < 5; i++) env.events.emit('auth-failure', { protocol: 'imap', listener: 'imap', remoteAddress: '127.0.0.74', account: 'x@example.test' });
+    assert.equal(await greets(imap.port, '127.0.0.74'), false, 'banned at once, store or not');
+    await assert.rejects(guard.reload(), { name: 'AccessError', code: 'locked' });
+    assert.equal(await env.store.bans.get('127.0.0.74'), null);
+    locked = false;
+    const loaded = await guard.reload();
+    assert.equal(loaded.bans, 1);
+    assert.equal((await env.store.bans.get('127.0.0.74'))?.count, 1);
+  } finally {
+    await imap.close();
+    await guard.close();
+    await env.cleanup();
   }
 });
