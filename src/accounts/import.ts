@@ -26,6 +26,8 @@ export interface ImportOptions {
   maildirRoot?: string;
   dryRun?: boolean;
   maxMessageBytes: number;
+  /** Messages in flight at once (see maildir.ts IMPORT_PIPELINE_DEPTH). */
+  pipelineDepth?: number;
   /** Progress of the mail import: called with (done, total) after each message. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -178,6 +180,7 @@ export async function importPostfixDovecot(store: Store, sources: ImportSources,
         maxMessageBytes: options.maxMessageBytes,
         onMessage: () => options.onProgress?.(++done, total),
         subscribe: subscriptions === null || subscriptions.includes(folder.name),
+        ...(options.pipelineDepth !== undefined ? { pipelineDepth: options.pipelineDepth } : {}),
       });
       report.counts.mailboxes++;
       report.counts.messages += r.imported;

@@ -293,7 +293,13 @@ export interface MaildirImportOptions {
   onMessage?: () => void;
   /** Subscribe the mailbox when this import creates it (default true). */
   subscribe?: boolean;
+  /** Messages in flight at once (default IMPORT_PIPELINE_DEPTH); 1 imports strictly one by one. */
+  pipelineDepth?: number;
 }
+
+/** Enough messages in flight for the store's group commit to share each fsync widely; small enough
+ * that a stop leaves little in flight. */
+export const IMPORT_PIPELINE_DEPTH = 32;
 
 /** Imports one Maildir++ folder into the user's mailbox of the same name (created when missing). */
 export async function importFolder(store: Store, user: User, folder: MaildirFolder, options: MaildirImportOptions): Promise<FolderImportResult> {
@@ -356,54 +362,87 @@ export async function importFolder(store: Store, user: User, folder: MaildirFold
     await savePlan(store, mailbox.id, plan);
     unsaved = 0;
   };
+  // Up to `depth` messages are in flight at once so that the store's group commit shares one fsync
+  // between them; they are retired in order, so the watermark only covers a finished prefix.
+  const depth = Math.max(1, options.pipelineDepth ?? IMPORT_PIPELINE_DEPTH);
+  const inFlight: { planned: number; outcome: Promise<unknown> }[] = [];
+  let failure: unknown = null;
+  const retireOldest = async () => {
+    const p = inFlight.shift()!;
+    const error = await p.outcome;
+    if (error !== null && failure === null) failure = error;
+    if (failure !== null) return;
+    watermark = Math.max(watermark, p.planned);
+    if (++unsaved >= PROGRESS_SAVE_EVERY) await saveProgress();
+    options.onMessage?.();
+  };
+  // Starts one message; resolves (once it is sent) to a box holding the promise of its outcome (null,
+  // or the error): boxed, because an async function would otherwise wait for the inner promise.
+  const start = async (m: MaildirMessageFile, planned: number): Promise<{ outcome: Promise<unknown> }> => {
+    const done = { outcome: Promise.resolve(null) };
+    if (planned <= watermark || (planned < uidNext && expunged.has(planned))) {
+      result.alreadyPresent++;
+      return done;
+    }
+    let info;
+    try {
+      info = await stat(m.path);
+    } catch {
+      result.problems.push({ path: m.path, reason: 'vanished while importing' });
+      return done;
+    }
+    if (info.size > options.maxMessageBytes) {
+      result.problems.push({ path: m.path, reason: `${info.size} bytes: larger than [store] max_message_bytes (${options.maxMessageBytes})` });
+      return done;
+    }
+    const raw = toCrlf(await readFile(m.path));
+    if (raw.length === 0) {
+      result.problems.push({ path: m.path, reason: 'empty file' });
+      return done;
+    }
+    let uid = planned;
+    if (planned < uidNext) {
+      const stored = present.get(planned);
+      if (stored && stored.size === raw.length && (await store.mail.getBody(stored.bodyId)).equals(raw)) {
+        result.alreadyPresent++;
+        return done;
+      }
+      // Mail arrived between two runs and took the planned UID: a fresh one, recorded before the
+      // message is stored (a crash between the two leaves a hole in the plan, never a duplicate).
+      uid = uidNext;
+      plan.uids[m.base] = uid;
+      await savePlan(store, mailbox.id, plan);
+    }
+    uidNext = uid + 1;
+    const outcome = store.mail.importMessage(mailbox.id, { raw, flags: m.flags, internalDate: Math.trunc(info.mtimeMs), uid }).then(
+      () => {
+        result.imported++;
+        return null;
+      },
+      (error: unknown) => error,
+    );
+    return { outcome };
+  };
   try {
     for (const { m, uid: planned } of ordered) {
+      if (failure !== null) break;
+      let outcome: Promise<unknown>;
       try {
-        if (planned <= watermark || (planned < uidNext && expunged.has(planned))) {
-          result.alreadyPresent++;
-          continue;
-        }
-        let info;
-        try {
-          info = await stat(m.path);
-        } catch {
-          result.problems.push({ path: m.path, reason: 'vanished while importing' });
-          continue;
-        }
-        if (info.size > options.maxMessageBytes) {
-          result.problems.push({ path: m.path, reason: `${info.size} bytes: larger than [store] max_message_bytes (${options.maxMessageBytes})` });
-          continue;
-        }
-        const raw = toCrlf(await readFile(m.path));
-        if (raw.length === 0) {
-          result.problems.push({ path: m.path, reason: 'empty file' });
-          continue;
-        }
-        let uid = planned;
-        if (planned < uidNext) {
-          const stored = present.get(planned);
-          if (stored && stored.size === raw.length && (await store.mail.getBody(stored.bodyId)).equals(raw)) {
-            result.alreadyPresent++;
-            continue;
-          }
-          // Mail arrived between two runs and took the planned UID: a fresh one, recorded before the
-          // message is stored (a crash between the two leaves a hole in the plan, never a duplicate).
-          uid = uidNext;
-          plan.uids[m.base] = uid;
-          await savePlan(store, mailbox.id, plan);
-        }
-        await store.mail.importMessage(mailbox.id, { raw, flags: m.flags, internalDate: Math.trunc(info.mtimeMs), uid });
-        uidNext = uid + 1;
-        result.imported++;
-      } finally {
-        watermark = Math.max(watermark, planned);
-        if (++unsaved >= PROGRESS_SAVE_EVERY) await saveProgress();
-        options.onMessage?.();
+        outcome = (await start(m, planned)).outcome;
+      } catch (error) {
+        outcome = Promise.resolve(error);
       }
+      inFlight.push({ planned, outcome });
+      if (inFlight.length >= depth) await retireOldest();
     }
+    while (inFlight.length > 0 && failure === null) await retireOldest();
   } finally {
+    // Stopped early (an error, or the caller's onMessage threw): let what was sent finish, without
+    // moving the watermark over it (the next run recognises those messages by their bytes).
+    await Promise.all(inFlight.splice(0).map((p) => p.outcome));
     await saveProgress();
   }
+  if (failure !== null) throw failure;
   return result;
 }
 

@@ -147,6 +147,7 @@ test('an interrupted import resumes without duplicates, even when mail arrived i
       importPostfixDovecot(store, src, {
         maildirRoot: join(root, 'vmail'),
         maxMessageBytes: 1 << 20,
+        pipelineDepth: 1, // one by one, so that the interruption falls inside INBOX
         onProgress: (done) => {
           if (done === 4) throw interrupted;
         },
@@ -172,6 +173,40 @@ test('an interrupted import resumes without duplicates, even when mail arrived i
     const again = await importPostfixDovecot(store, src, { maildirRoot: join(root, 'vmail'), maxMessageBytes: 1 << 20 });
     assert.equal(again.counts.messages, 0);
     assert.equal((await store.mail.listMessages(inbox.id)).length, 8);
+  } finally {
+    await store.close();
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
+test('an import stopped with messages in flight recognises them by their bytes on the next run', async () => {
+  const work = await mkdtemp(join(tmpdir(), 'mailstack-resume2-'));
+  const store = await openStore({ dir: join(work, 'store'), key: randomBytes(32) });
+  try {
+    const root = await copyFixture(work);
+    const src: ImportSources = {
+      vmailbox: { name: 'vmailbox', text: await readFile(join(root, 'postfix/vmailbox'), 'utf8') },
+      users: { name: 'users', text: await readFile(join(root, 'dovecot/users'), 'utf8') },
+    };
+    const stop = new Error('stop');
+    await assert.rejects(
+      importPostfixDovecot(store, src, {
+        maildirRoot: join(root, 'vmail'),
+        maxMessageBytes: 1 << 20,
+        onProgress: (done) => {
+          if (done === 2) throw stop;
+        },
+      }),
+      stop,
+    );
+    const again = await importPostfixDovecot(store, src, { maildirRoot: join(root, 'vmail'), maxMessageBytes: 1 << 20 });
+    const admin = (await store.accounts.getUser('admin@example.org'))!;
+    const inbox = (await store.mail.getMailbox(admin.id, 'INBOX'))!;
+    assert.deepEqual((await store.mail.listMessages(inbox.id)).map((m) => m.uid), [1, 3, 4, 5, 6, 7, 8]);
+    assert.ok(again.counts.alreadyPresent >= 2);
+    let total = 0;
+    for (const u of await store.accounts.listUsers()) for (const mb of await store.mail.listMailboxes(u.id)) total += (await store.mail.listMessages(mb.id)).length;
+    assert.equal(total, 15, 'every message of the tree once');
   } finally {
     await store.close();
     await rm(work, { recursive: true, force: true });
