@@ -55,3 +55,18 @@ test('listener tables: implicit-TLS twins use their plain listener\'s table unle
   assert.deepEqual(listenerAliases('submission_tls'), ['submission_tls', 'submission']);
   assert.deepEqual(listenerAliases('smtp'), ['smtp']);
 });
+
+test('property: parseIp accepts exactly what node:net isIP accepts, and prints IPv6 as the WHATWG URL parser does', async () => {
+  const { isIP } = await import('node:net');
+  const alphabet = '0123456789abcdefABCDEF:.::::...';
+  let seed = 7;
+  const r = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
+  for (let k = 0; k < 200_000; k++) {
+    let s = '';
+    const len = 1 + r(24);
+    for (let i = 0; i < len; i++) s += alphabet[r(alphabet.length)];
+    const ours = parseIp(s);
+    assert.equal(ours !== null, isIP(s) !== 0, JSON.stringify(s));
+    if (ours?.family === 6) assert.equal(normaliseIp(s), new URL(`http://[${s}]/`).hostname.slice(1, -1), JSON.stringify(s));
+  }
+});

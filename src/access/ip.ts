@@ -42,72 +42,72 @@ function parseV4(s: string): number | null {
   return parts === 4 ? value >>> 0 : null;
 }
 
-function parseV6(input: string): Words | null {
-  let s = input;
-  const zone = s.indexOf('%');
-  if (zone >= 0) s = s.slice(0, zone);
-  if (s.length < 2 || s.length > 45) return null;
-  const groups: number[] = [];
-  let doubleColonAt = -1;
+/** Scratch for parseV6's groups: one pass, no intermediate strings or arrays (this runs at every accept). */
+const groups = new Uint32Array(8);
+
+function parseV6(s: string): Words | null {
+  let end = s.indexOf('%'); // a zone id ("fe80::1%eth0") does not change the address
+  if (end < 0) end = s.length;
+  if (end < 2 || end > 45) return null;
+  let n = 0; // groups so far
+  let gap = -1; // group index where "::" stands
   let i = 0;
-  if (s.startsWith('::')) {
-    doubleColonAt = 0;
+  if (s.charCodeAt(0) === 58) {
+    if (s.charCodeAt(1) !== 58) return null;
+    gap = 0;
     i = 2;
-  } else if (s.startsWith(':')) {
-    return null;
+    if (i === end) return finishV6(n, gap);
   }
-  while (i < s.length) {
-    // An embedded IPv4 tail (RFC 4291 2.2 form 3).
-    const nextColon = s.indexOf(':', i);
-    const piece = nextColon < 0 ? s.slice(i) : s.slice(i, nextColon);
-    if (nextColon < 0 && piece.includes('.')) {
-      const v4 = parseV4(piece);
-      if (v4 === null) return null;
-      groups.push(v4 >>> 16, v4 & 0xffff);
-      i = s.length;
-      break;
-    }
-    if (piece.length === 0 || piece.length > 4) return null;
-    let g = 0;
-    for (let k = 0; k < piece.length; k++) {
-      const c = piece.charCodeAt(k);
+  for (;;) {
+    // One group: 1-4 hex digits, or a dotted IPv4 tail (RFC 4291 2.2 form 3).
+    const groupStart = i;
+    let value = 0;
+    let digits = 0;
+    while (i < end) {
+      const c = s.charCodeAt(i);
       let d: number;
       if (c >= 48 && c <= 57) d = c - 48;
       else if (c >= 97 && c <= 102) d = c - 87;
       else if (c >= 65 && c <= 70) d = c - 55;
-      else return null;
-      g = g * 16 + d;
-    }
-    groups.push(g);
-    if (nextColon < 0) {
-      i = s.length;
-      break;
-    }
-    i = nextColon + 1;
-    if (s.charCodeAt(i) === 58) {
-      // "::"
-      if (doubleColonAt >= 0) return null;
-      doubleColonAt = groups.length;
+      else break;
+      value = value * 16 + d;
+      digits++;
       i++;
-    } else if (i >= s.length) {
-      return null; // trailing single ':'
+    }
+    if (i < end && s.charCodeAt(i) === 46) {
+      if (n > 6) return null;
+      const v4 = parseV4(s.slice(groupStart, end));
+      if (v4 === null) return null;
+      groups[n++] = v4 >>> 16;
+      groups[n++] = v4 & 0xffff;
+      return finishV6(n, gap);
+    }
+    if (digits === 0 || digits > 4 || n >= 8) return null;
+    groups[n++] = value;
+    if (i === end) return finishV6(n, gap);
+    if (s.charCodeAt(i) !== 58) return null;
+    i++;
+    if (s.charCodeAt(i) === 58) {
+      if (gap >= 0) return null;
+      gap = n;
+      i++;
+      if (i === end) return finishV6(n, gap);
+    } else if (i === end) {
+      return null; // a trailing single ':'
     }
   }
-  if (groups.length > 8) return null;
-  if (doubleColonAt < 0) {
-    if (groups.length !== 8) return null;
-  } else {
-    if (groups.length === 8) return null;
-    const fill = new Array<number>(8 - groups.length).fill(0);
-    groups.splice(doubleColonAt, 0, ...fill);
+}
+
+function finishV6(n: number, gap: number): Words | null {
+  if (gap < 0 ? n !== 8 : n > 7) return null;
+  const g = [0, 0, 0, 0, 0, 0, 0, 0];
+  if (gap < 0) for (let k = 0; k < 8; k++) g[k] = groups[k]!;
+  else {
+    for (let k = 0; k < gap; k++) g[k] = groups[k]!;
+    const tail = n - gap;
+    for (let k = 0; k < tail; k++) g[8 - tail + k] = groups[gap + k]!;
   }
-  const g = groups as number[];
-  return [
-    ((g[0]! << 16) | g[1]!) >>> 0,
-    ((g[2]! << 16) | g[3]!) >>> 0,
-    ((g[4]! << 16) | g[5]!) >>> 0,
-    ((g[6]! << 16) | g[7]!) >>> 0,
-  ];
+  return [((g[0]! << 16) | g[1]!) >>> 0, ((g[2]! << 16) | g[3]!) >>> 0, ((g[4]! << 16) | g[5]!) >>> 0, ((g[6]! << 16) | g[7]!) >>> 0];
 }
 
 /** Parses an IPv4 or IPv6 address; IPv4-mapped IPv6 becomes IPv4. Null when it is not an address. */
