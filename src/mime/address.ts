@@ -135,14 +135,21 @@ function addrSpec(tokens: Token[], inAngle: boolean): { name: string | null; mai
     i++;
   }
   if (i === words.length && i > 0) return { name: null, mailbox: local, host: MISSING_DOMAIN, error: false };
-  if (i > 0 && isAt(words[i])) {
+  if (isAt(words[i])) {
+    // RFC 5322 3.4.1: domain = dot-atom / domain-literal. A quoted word or a stray dot makes it invalid
+    // (Dovecot then reports MISSING_DOMAIN and stops reading the list).
     let domain = '';
+    let bad = false;
     for (let j = i + 1; j < words.length; j++) {
       const t = words[j]!;
       if (t.kind !== 'word' || (j > i + 1 && t.spaceBefore)) break;
+      if (t.quoted) bad = true;
       domain += t.text;
     }
-    return { name: null, mailbox: local, host: domain || MISSING_DOMAIN, error: false };
+    if (bad || domain.startsWith('.') || domain.endsWith('.') || domain.includes('..')) {
+      return { name: null, mailbox: local || MISSING_MAILBOX, host: MISSING_DOMAIN, error: true };
+    }
+    return { name: null, mailbox: local || MISSING_MAILBOX, host: domain || MISSING_DOMAIN, error: false };
   }
   if (inAngle) return { name: null, mailbox: local || MISSING_MAILBOX, host: SYNTAX_ERROR, error: true };
   const at = words.findIndex(isAt);
@@ -182,11 +189,13 @@ function mailbox(tokens: Token[]): Parsed {
   }
   const spec = addrSpec(inner, true);
   const name = phrase(beforeWords);
+  // Words after the closing ">" ("<a@b>junk") are a syntax error: the address counts, the list ends there.
+  const trailing = wordsOnly(tokens.slice(close + 1)).length > 0;
   if (!spec) {
     // "<>": the null address. Dovecot keeps it as an address with missing parts.
-    return { address: { name, adl, mailbox: MISSING_MAILBOX, host: MISSING_DOMAIN }, stop: false };
+    return { address: { name, adl, mailbox: MISSING_MAILBOX, host: MISSING_DOMAIN }, stop: trailing };
   }
-  return { address: { name, adl, mailbox: spec.mailbox, host: spec.host }, stop: spec.error };
+  return { address: { name, adl, mailbox: spec.mailbox, host: spec.host }, stop: spec.error || trailing };
 }
 
 /** Parse an address-list header value (raw, unfolded). Null when it holds no address at all. */
@@ -212,6 +221,11 @@ export function parseAddressList(value: string): EnvelopeAddress[] | null {
       else if (t.text === '>') inAngle = false;
       else if (!inAngle && t.text === ',') {
         emit();
+        continue;
+      } else if (!inAngle && t.text === ':' && !inGroup && chunk.some(isAt)) {
+        // "a@b: ..." is not a group name: a syntax error after an address, which ends the list.
+        emit();
+        stopped = true;
         continue;
       } else if (!inAngle && t.text === ':' && !inGroup) {
         // RFC 5322 3.4 group: display-name ":" [group-list] ";". RFC 9051 7.5.2: start marker has the group

@@ -93,14 +93,10 @@ function parseParams(sc: Scanner): Record<string, string> {
     sc.pos++;
     sc.skipCfws();
     let value: string;
+    // RFC 2045 5.1: value := token / quoted-string. An unquoted value ends at the first blank or tspecial
+    // ("name=my file.doc" gives "my"), as Dovecot reads it; the rest up to the next ";" is skipped.
     if (sc.peek() === '"') value = sc.quoted();
-    else {
-      // Lenient: an unquoted value with spaces or specials (common in spam and old clients) runs to the ";".
-      const start = sc.pos;
-      const semi = sc.s.indexOf(';', start);
-      sc.pos = semi < 0 ? sc.s.length : semi;
-      value = sc.s.slice(start, sc.pos).trim();
-    }
+    else value = sc.token();
     count++;
     const m = /^(.+?)\*(?:(\d{1,3})(\*)?)?$/.exec(name);
     if (m) {

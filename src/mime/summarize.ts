@@ -218,12 +218,17 @@ function parseEntity(ctx: Context, start: number, end: number, depth: number, de
         closedAtEnd = split.closedAtEnd;
       }
       else {
-        // No boundary parameter, or no delimiter line in the body. IMAP's body-type-mpart needs a child;
-        // we serve the body as one text part so its content stays readable (Dovecot shows an empty part).
-        part.type = 'text';
-        part.subtype = 'plain';
-        part.params = { charset: 'us-ascii' };
-        part.lines = countLines(raw, bodyStart, end);
+        // No boundary parameter, or no delimiter line in the body: all of it is preamble, which RFC 2046
+        // 5.1.1 says to ignore. IMAP's body-type-mpart needs a child: one empty text/plain part at the end,
+        // as Dovecot reports it.
+        ctx.parts++;
+        part.children = [
+          {
+            type: 'text', subtype: 'plain', params: { charset: 'us-ascii' }, id: null, description: null, encoding: '7bit',
+            size: 0, lines: 0, md5: null, disposition: null, language: null, location: null,
+            headerStart: end, bodyStart: end, bodyEnd: end,
+          },
+        ];
       }
     }
   } else if (ct.type === 'message' && (ct.subtype === 'rfc822' || ct.subtype === 'global') && IDENTITY_ENCODINGS.has(encoding) && depth < MAX_MIME_DEPTH && ctx.parts < MAX_MIME_PARTS) {

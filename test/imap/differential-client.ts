@@ -2,6 +2,7 @@
 // responses verbatim (literals included), so answers are compared byte for byte after parsing, not after a
 // client library's interpretation. Also an IMAP value parser (lists, strings, literals, atoms, NIL).
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 
 export type ImapValue = string | null | ImapValue[] | { atom: string } | Buffer;
 
@@ -33,6 +34,18 @@ export class RawImapClient {
     const socket = connect(port, host);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const c = new RawImapClient(socket);
+    await c.readResponse(); // greeting
+    return c;
+  }
+
+  /** Implicit TLS (RFC 8314), verifying the server against `ca` (the test's self-signed certificate). */
+  static async openTls(host: string, port: number, ca: Buffer, servername = 'localhost'): Promise<RawImapClient> {
+    const socket = tlsConnect({ host, port, ca, servername });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', resolve);
       socket.once('error', reject);
     });
     const c = new RawImapClient(socket);
