@@ -157,3 +157,54 @@ maxconnections = 1
   assert.equal(after.length, MESSAGES - 5 + 1, 'five expunged, one appended');
   assert.equal(after.filter((m) => m.flags.includes('\\Flagged') && m.flags.includes('\\Seen')).length, 10);
 });
+
+test('mutt reads, flags and moves over TLS', { skip: installed('mutt') && installed('script') ? false : 'mutt or script (util-linux) is not installed' }, async (t) => {
+  const h = await startHarness();
+  t.after(() => h.close());
+  for (let i = 1; i <= 3; i++) await h.deliver(mail(i));
+  writeFileSync(join(h.dir, 'cert-ca.pem'), h.runtime.tls.cert);
+  const rc = join(h.dir, 'muttrc');
+  writeFileSync(
+    rc,
+    `set imap_user="${h.user.address}"
+set imap_pass="${PASSWORD}"
+set folder="imaps://localhost:${h.tlsPort}/"
+set spoolfile="+INBOX"
+set certificate_file="${join(h.dir, 'cert-ca.pem')}"
+set ssl_force_tls=yes
+set ssl_verify_host=yes
+set header_cache=""
+set message_cachedir=""
+set sort=mailbox-order
+set resolve=no
+set confirmappend=no
+set confirmcreate=no
+set delete=yes
+set move=no
+set quit=yes
+set wait_key=no
+set pager_stop=yes
+set mark_old=no
+set beep=no
+set record=""
+set mail_check=3600
+set imap_check_subscribed=no
+`,
+  );
+  // Read message 1, flag message 2, move message 3 to Archive, write the changes, quit.
+  const keys = '<first-entry><display-message><exit><next-entry><flag-message><next-entry><save-message>=Archive<enter><sync-mailbox><quit>';
+  const cmd = `mutt -n -F ${rc} -e 'push "${keys}"'`;
+  // script(1) gives mutt the terminal it insists on; TERM fixed so the screen handling is predictable.
+  const r = await run('script', ['-qfec', cmd, '/dev/null'], { TERM: 'vt100', COLUMNS: '120', LINES: '40' });
+  assert.equal(r.code, 0, `mutt failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr}`);
+  const box = await inbox(h);
+  assert.equal(box.length, 2, 'message 3 left INBOX');
+  assert.ok(box[0]!.flags.includes('\\Seen'), 'message 1 was read');
+  assert.ok(box[1]!.flags.includes('\\Flagged'), 'message 2 was flagged');
+  assert.ok(!box[1]!.flags.includes('\\Seen'), 'message 2 was not opened');
+  const archive = await h.store.mail.getMailbox(h.user.id, 'Archive');
+  const moved = await h.store.mail.listMessages(archive!.id);
+  assert.equal(moved.length, 1);
+  const [withSummary] = await h.store.mail.getMessages(archive!.id, [moved[0]!.uid]);
+  assert.equal(withSummary!.summary.envelope.subject, 'message number 3');
+});
