@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, mkdir, open, rename, rm } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { hostname, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStore, type Store } from '../src/store/index.ts';
@@ -157,7 +157,10 @@ for (const size of SIZES) {
 const header = ['message', 'writers', 'store deliveries/s', 'Maildir+fsync msgs/s', 'store / Maildir', 'deliveries per commit'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
 const format = (cells: string[]): string => '| ' + cells.map((c, i) => c.padStart(widths[i] as number)).join(' | ') + ' |';
-console.log(`bench:store: ${DURATION_MS} ms per run, median of ${ROUNDS} runs per cell, data in ${tmpdir()}, Node ${process.version}`);
+console.log(
+  `bench:store: ${DURATION_MS} ms per run, median of ${ROUNDS} runs per cell, data in ${tmpdir()}, Node ${process.version}, ` +
+    `load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+);
 console.log(format(header));
 console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
 for (const row of rows) console.log(format(row));

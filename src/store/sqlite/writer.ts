@@ -82,8 +82,9 @@ export class Writer {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      const message: ToWorker = { type: 'request', id, op, args };
-      this.worker.postMessage(message);
+      const transfer: ArrayBuffer[] = [];
+      const message: ToWorker = { type: 'request', id, op, args: args.map((arg) => transferable(arg, transfer)) };
+      this.worker.postMessage(message, transfer);
     });
   }
 
@@ -163,6 +164,23 @@ export class Writer {
     for (const waiting of this.waiting.values()) waiting.reject(error);
     this.waiting.clear();
   }
+}
+
+/** Copies message bytes into a fresh ArrayBuffer that is moved to the worker instead of cloned: one memcpy
+ * instead of the structured-clone serializer (which costs ~10x more for a 100 KB message on the main thread).
+ * The caller's Buffer is left untouched. */
+function transferable(arg: unknown, transfer: ArrayBuffer[]): unknown {
+  const move = (bytes: Uint8Array): Uint8Array => {
+    const copy = new Uint8Array(bytes.byteLength);
+    copy.set(bytes);
+    transfer.push(copy.buffer);
+    return copy;
+  };
+  if (arg instanceof Uint8Array) return move(arg);
+  if (arg !== null && typeof arg === 'object' && 'raw' in arg && (arg as { raw: unknown }).raw instanceof Uint8Array) {
+    return { ...(arg as Record<string, unknown>), raw: move((arg as { raw: Uint8Array }).raw) };
+  }
+  return arg;
 }
 
 function toError(error: SerializedError): StoreError {
