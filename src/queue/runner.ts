@@ -3,7 +3,7 @@
 // sends DSNs for failures, expiries and (optionally) delays.
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log/index.ts';
-import type { QueueEntry, QueueRecipient, Store } from '../store/types.ts';
+import { StoreError, type QueueEntry, type QueueRecipient, type Store } from '../store/types.ts';
 import type { Resolver } from '../dns/index.ts';
 import { buildDsn, type DsnRecipient } from './dsn.ts';
 import { findRoute } from './route.ts';
@@ -147,6 +147,11 @@ export class QueueRunner {
       if (this.inflight.has(entry.id) || this.cooldown.has(entry.id)) continue;
       const job = this.process(store, entry)
         .catch((err) => {
+          if (err instanceof StoreError && err.code === 'not_found') {
+            // Deleted (`mailstack queue delete`) while it was being delivered.
+            this.log.info({ queueId: entry.id }, 'queue: entry deleted during delivery');
+            return;
+          }
           this.log.error({ queueId: entry.id, err }, 'queue: processing failed; will retry');
           this.cooldown.set(entry.id, Date.now() + this.settings.retryMinMs);
         })
