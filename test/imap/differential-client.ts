@@ -18,11 +18,17 @@ export class RawImapClient {
   private waiters: (() => void)[] = [];
   private tagNo = 0;
   private closed = false;
-  private constructor(private readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.buf = Buffer.concat([this.buf, chunk]);
-      this.wake();
-    });
+  private readonly onData = (chunk: Buffer): void => {
+    this.buf = Buffer.concat([this.buf, chunk]);
+    this.wake();
+  };
+
+  private constructor(private socket: Socket) {
+    this.attach(socket);
+  }
+
+  private attach(socket: Socket): void {
+    socket.on('data', this.onData);
     socket.on('close', () => {
       this.closed = true;
       this.wake();
@@ -30,8 +36,34 @@ export class RawImapClient {
     socket.on('error', () => undefined);
   }
 
+  /** RFC 9051 6.2.1 STARTTLS, verifying the server against `ca`. */
+  async startTls(ca: Buffer, servername = 'localhost'): Promise<void> {
+    await this.ok('STARTTLS');
+    this.socket.off('data', this.onData);
+    const secure = tlsConnect({ socket: this.socket, ca, servername });
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secureConnect', resolve);
+      secure.once('error', reject);
+    });
+    this.socket = secure;
+    this.attach(secure);
+  }
+
+  /** Sends raw bytes (for commands this client does not model, e.g. IDLE's DONE). */
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** Sends a tagged command and returns the tag, without waiting (IDLE). */
+  send(command: string): string {
+    const tag = `T${++this.tagNo}`;
+    this.socket.write(`${tag} ${command}\r\n`);
+    return tag;
+  }
+
   static async open(host: string, port: number): Promise<RawImapClient> {
     const socket = connect(port, host);
+    socket.setNoDelay(true);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);

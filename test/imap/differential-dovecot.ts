@@ -46,7 +46,13 @@ function uidOf(name: string): number | null {
   return r.status === 0 ? Number(r.stdout.trim()) : null;
 }
 
-export async function startDovecot(options: { extraConfig?: string } = {}): Promise<DovecotInstance> {
+export interface DovecotOptions {
+  extraConfig?: string;
+  /** PEM files for STARTTLS (otherwise plaintext only). */
+  tls?: { certFile: string; keyFile: string };
+}
+
+export async function startDovecot(options: DovecotOptions = {}): Promise<DovecotInstance> {
   const bin = dovecotBinary();
   if (!bin) throw new Error('dovecot is not installed (Debian: apt-get install dovecot-imapd)');
   const dir = mkdtempSync(join(tmpdir(), 'mailstack-dovecot-'));
@@ -71,7 +77,7 @@ protocols = imap
 listen = 127.0.0.1
 log_path = /dev/stderr
 info_log_path = /dev/stderr
-ssl = no
+${options.tls ? `ssl = yes\nssl_cert = <${options.tls.certFile}\nssl_key = <${options.tls.keyFile}` : 'ssl = no'}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:${dir}/home/%u/Maildir
