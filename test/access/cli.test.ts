@@ -2,19 +2,9 @@
 // ban add/list/del/flush, firewall export.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli, makeInstance } from '../helpers/cli.ts';
-import { FIXTURE_FILES } from './harness.ts';
-
-async function instanceWithAccess() {
-  const inst = await makeInstance();
-  const text = await readFile(inst.config, 'utf8');
-  const policy = 'client_countries = ["DE", "AT", "FR", "LU"]\nadmin_networks = ["203.0.113.0/24"]';
-  await writeFile(inst.config, text.includes('\n[access]\n') ? text.replace('\n[access]\n', `\n[access]\n${policy}\n`) : `${text}\n[access]\n${policy}\n\n[access.listeners.imap]\nallow_cidrs = ["198.51.100.7/32"]\n`);
-  const cli = (...args: string[]) => runCli([...args, '--config', inst.config, '--passphrase-file', inst.passphraseFile]);
-  return { inst, cli };
-}
+import { FIXTURE_FILES, instanceWithAccess } from './harness.ts';
 
 test('geoip import reads the MaxMind CSV set, stores it in the vault, and reports what it loaded', async () => {
   const { inst, cli } = await instanceWithAccess();

@@ -2,7 +2,7 @@
 // plain TCP servers that use the guard at accept like the real listeners, and clients that connect from a
 // chosen loopback source address (any of 127.0.0.0/8 works on Linux without configuration).
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import type { Store } from '../../src/store/types.ts';
 import { SecurityEventBus } from '../../src/runtime/index.ts';
 import type { Logger } from '../../src/log/index.ts';
 import { createAccessControl, importGeoFiles, GEOIP_SECRET, type AccessControl } from '../../src/access/index.ts';
+import { runCli, makeInstance } from '../helpers/cli.ts';
 
 export const FIXTURE_DIR = fileURLToPath(new URL('../fixtures/geoip/', import.meta.url));
 export const FIXTURE_FILES = ['GeoLite2-Country-Blocks-IPv4.csv', 'GeoLite2-Country-Blocks-IPv6.csv', 'GeoLite2-Country-Locations-en.csv'].map((f) => join(FIXTURE_DIR, f));
@@ -139,4 +140,17 @@ export async function greets(port: number, from: string): Promise<boolean> {
   c.socket.destroy();
   await c.closed;
   return c.greeted;
+}
+
+/** A `mailstack init` instance with an [access] section (policy lines), and a CLI runner bound to it. */
+export async function instanceWithAccess(
+  policy = 'client_countries = ["DE", "AT", "FR", "LU"]\nadmin_networks = ["203.0.113.0/24"]',
+  tables = '[access.listeners.imap]\nallow_cidrs = ["198.51.100.7/32"]\n',
+) {
+  const inst = await makeInstance();
+  const text = await readFile(inst.config, 'utf8');
+  const withPolicy = text.includes('\n[access]\n') ? text.replace('\n[access]\n', `\n[access]\n${policy}\n`) : `${text}\n[access]\n${policy}\n`;
+  await writeFile(inst.config, `${withPolicy}\n${tables}`);
+  const cli = (...args: string[]) => runCli([...args, '--config', inst.config, '--passphrase-file', inst.passphraseFile]);
+  return { inst, cli };
 }
