@@ -274,6 +274,11 @@ export async function deliverRemote(request: DeliveryRequest, cache: ConnectionC
         return fromReply(address, mta, r?.responseCode ?? e.responseCode ?? 450, r?.response ?? e.response ?? e.message);
       });
     }
+    if (e.code === 'EMESSAGE' && !e.responseCode && /larger than allowed/i.test(e.message)) {
+      // RFC 1870: the host announced a SIZE limit below this message; it will never take it.
+      cache.put(request.destination, session);
+      return failAll(request.recipients, '5.3.4', `x-mailstack; ${mta} accepts at most ${/\d+/.exec(e.message)?.[0] ?? '?'} bytes (SIZE); the message has ${request.raw.length}`, mta);
+    }
     session.conn.close();
     if (e.responseCode) {
       // MAIL FROM or the end of DATA refused: the same answer for every recipient.

@@ -253,3 +253,13 @@ test('flush makes a deferred message due at once', async (t) => {
   assert.deepEqual(result, { count: 1 });
   await delivered;
 });
+
+test('a message above the receiver\'s SIZE limit fails at once with 5.3.4', async (t) => {
+  const receiver = await startReceiver(t, { size: 100 });
+  const h = await startHarness(t, { smtp_port: receiver.port });
+  publishMx(h.dns, 'remote.test', [['mx.remote.test', 10, '127.0.0.1']]);
+  const attempt = nextEvent<{ results: { outcome: string; status: string }[] }>(h.queue.events, 'attempt');
+  await h.queue.enqueue('', ['bob@remote.test'], MESSAGE);
+  assert.deepEqual((await attempt).results.map((r) => `${r.outcome}:${r.status}`), ['failed:5.3.4']);
+  assert.equal(receiver.messages.length, 0);
+});

@@ -84,6 +84,8 @@ export interface ReceiverScript {
   tls?: boolean;
   host?: string;
   port?: number;
+  /** SIZE limit the receiver announces (RFC 1870). */
+  size?: number;
 }
 
 export interface Receiver {
@@ -125,7 +127,7 @@ export async function startReceiver(t: TestContext, script: ReceiverScript = {})
     authOptional: true,
     disabledCommands: script.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
     ...(cert ? { key: cert.key, cert: cert.cert } : {}),
-    size: 50 * 1024 * 1024,
+    size: script.size ?? 50 * 1024 * 1024,
     // Tests end with the queue's cached connection still open: close it at once.
     closeTimeout: 1,
     // No reverse lookups of 127.0.0.1 through the machine's resolver.
