@@ -34,6 +34,9 @@ export interface QueueDeps {
 }
 
 export interface RunningQueue extends QueuePort {
+  /** Looks for due messages now, without changing any retry time (call it at unlock: mail that was
+   * pending when the server stopped goes out, deferred mail keeps its backoff). */
+  wake(): void;
   /** Makes deferred messages (or one) due now and runs the queue (postqueue -f / -i ID). */
   flush(id?: string): Promise<number>;
   /** attempt / dsn / removed, for logs, metrics and tests. */
@@ -91,6 +94,7 @@ export function startQueue(runtime: Runtime, deps: QueueDeps): RunningQueue {
       return entry.id;
     },
     flush,
+    wake: () => runner.kick(),
     events: runner.events,
     whenIdle: () => runner.whenIdle(),
     close: () => runner.close(),
