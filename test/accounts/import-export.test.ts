@@ -63,6 +63,10 @@ test('import postfix-dovecot takes accounts and mail; a second run imports nothi
     assert.match(r.stdout, /^imported 2 domain\(s\), 6 user\(s\), 9 alias\(es\), 15 message\(s\) in 11 mailbox\(es\); 0 already present; 3 skipped$/m);
     assert.doesNotMatch(r.stdout, /legacy password|\$6\$/, 'no password or hash in the report');
 
+    r = await runCli([...g, 'user', 'list']);
+    assert.match(r.stdout, /^old@example\.org .*\(no usable password: mailstack user passwd\)$/m);
+    assert.match(r.stdout, /^admin@example\.org +13 msgs .* \/ 1G$/m);
+
     r = await runCli([...g, ...args]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^imported 0 domain\(s\), 0 user\(s\), 0 alias\(es\), 0 message\(s\) in 11 mailbox\(es\); 32 already present; 3 skipped$/m);

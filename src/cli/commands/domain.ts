@@ -31,6 +31,8 @@ export function register(program: Command): void {
         }
       });
       process.stdout.write(`added domain ${d}\n`);
+      // RFC 5321 4.5.1: every mail domain must accept mail for postmaster.
+      process.stdout.write(`next: mailstack user add you@${d}, then mailstack alias add postmaster@${d} you@${d} (RFC 5321 requires postmaster)\n`);
     });
 
   domain

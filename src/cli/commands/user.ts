@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { withContext } from '../context.ts';
 import { CliError, EX } from '../errors.ts';
 import { promptNewSecret, readSecretStdin } from '../prompt.ts';
-import { AddressError, formatSize, hashPassword, MAX_PASSWORD_BYTES, normalizeAddress, normalizeDomain, parseSize, SizeError } from '../../accounts/index.ts';
+import { AddressError, formatSize, hashPassword, isSupportedHash, MAX_PASSWORD_BYTES, normalizeAddress, normalizeDomain, parseSize, SizeError } from '../../accounts/index.ts';
 import { StoreError } from '../../store/types.ts';
 import type { Store, User } from '../../store/types.ts';
 
@@ -164,7 +164,9 @@ export function register(program: Command): void {
         return Promise.all(
           users.map(async (u) => {
             const usage = await ctx.store.mail.quotaUsage(u.id);
-            return { address: u.address, quotaBytes: u.quotaBytes, usedBytes: usage.usedBytes, messages: usage.messages, enforceSender: u.enforceSender, sendAs: u.sendAs };
+            // An imported account without a usable password hash cannot log in until `user passwd`.
+            const canLogIn = isSupportedHash(u.passwordHash);
+            return { address: u.address, quotaBytes: u.quotaBytes, usedBytes: usage.usedBytes, messages: usage.messages, enforceSender: u.enforceSender, sendAs: u.sendAs, canLogIn };
           }),
         );
       });
@@ -178,7 +180,9 @@ export function register(program: Command): void {
       }
       const width = Math.max(...rows.map((r) => r.address.length));
       for (const r of rows) {
-        process.stdout.write(`${r.address.padEnd(width)}  ${String(r.messages).padStart(6)} msgs  ${formatSize(r.usedBytes).padStart(7)} / ${r.quotaBytes ? formatSize(r.quotaBytes) : 'unlimited'}\n`);
+        process.stdout.write(
+          `${r.address.padEnd(width)}  ${String(r.messages).padStart(6)} msgs  ${formatSize(r.usedBytes).padStart(7)} / ${r.quotaBytes ? formatSize(r.quotaBytes) : 'unlimited'}${r.canLogIn ? '' : '  (no usable password: mailstack user passwd)'}\n`,
+        );
       }
     });
 }
