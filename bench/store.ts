@@ -60,9 +60,10 @@ function makeMessage(bytes: number, n: number): Buffer {
 }
 
 /** Runs `writers` loops for DURATION_MS; each loop awaits one durable write at a time. */
-async function runLoops(writers: number, write: (n: number) => Promise<void>): Promise<{ count: number; seconds: number }> {
+async function runLoops(writers: number, write: (n: number) => Promise<void>): Promise<{ count: number; seconds: number; cpuMicros: number }> {
   let count = 0;
   let next = 0;
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const deadline = started + DURATION_MS;
   await Promise.all(
@@ -73,10 +74,12 @@ async function runLoops(writers: number, write: (n: number) => Promise<void>): P
       }
     }),
   );
-  return { count, seconds: (performance.now() - started) / 1000 };
+  const cpu = process.cpuUsage(cpuBefore);
+  // Process CPU time (user + system, every thread: main, writer, checkpointer, libuv pool) per write.
+  return { count, seconds: (performance.now() - started) / 1000, cpuMicros: (cpu.user + cpu.system) / Math.max(1, count) };
 }
 
-async function benchStore(bytes: number, writers: number): Promise<{ rate: number; perBatch: number }> {
+async function benchStore(bytes: number, writers: number): Promise<{ rate: number; perBatch: number; cpuMicros: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'mailstack-bench-store-'));
   let store: Store | null = null;
   try {
@@ -86,18 +89,18 @@ async function benchStore(bytes: number, writers: number): Promise<{ rate: numbe
     const messages = Array.from({ length: 64 }, (_, i) => makeMessage(bytes, i));
     const s = store;
     const before = (s as unknown as { writerStats: { batches: number; requests: number } }).writerStats;
-    const { count, seconds } = await runLoops(writers, async (n) => {
+    const { count, seconds, cpuMicros } = await runLoops(writers, async (n) => {
       await s.mail.deliver({ raw: messages[n % messages.length] as Buffer, targets: [{ userId: user.id }] });
     });
     const after = (s as unknown as { writerStats: { batches: number; requests: number } }).writerStats;
-    return { rate: count / seconds, perBatch: (after.requests - before.requests) / Math.max(1, after.batches - before.batches) };
+    return { rate: count / seconds, perBatch: (after.requests - before.requests) / Math.max(1, after.batches - before.batches), cpuMicros };
   } finally {
     await store?.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-async function benchMaildir(bytes: number, writers: number): Promise<number> {
+async function benchMaildir(bytes: number, writers: number): Promise<{ rate: number; cpuMicros: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'mailstack-bench-maildir-'));
   try {
     await mkdir(join(dir, 'tmp'));
@@ -105,7 +108,7 @@ async function benchMaildir(bytes: number, writers: number): Promise<number> {
     await mkdir(join(dir, 'cur'));
     const messages = Array.from({ length: 64 }, (_, i) => makeMessage(bytes, i));
     const host = hostname();
-    const { count, seconds } = await runLoops(writers, async (n) => {
+    const { count, seconds, cpuMicros } = await runLoops(writers, async (n) => {
       const name = `${Date.now()}.M${n}P${process.pid}.${host}`;
       const tmpPath = join(dir, 'tmp', name);
       const file = await open(tmpPath, 'wx');
@@ -123,7 +126,7 @@ async function benchMaildir(bytes: number, writers: number): Promise<number> {
         await directory.close();
       }
     });
-    return count / seconds;
+    return { rate: count / seconds, cpuMicros };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -140,21 +143,35 @@ const rows: string[][] = [];
 for (const size of SIZES) {
   for (const writers of WRITER_COUNTS) {
     const maildirRates: number[] = [];
+    const maildirCpu: number[] = [];
     const storeRates: number[] = [];
+    const storeCpu: number[] = [];
     const perBatch: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      maildirRates.push(await benchMaildir(size.bytes, writers));
+      const maildir = await benchMaildir(size.bytes, writers);
+      maildirRates.push(maildir.rate);
+      maildirCpu.push(maildir.cpuMicros);
       const store = await benchStore(size.bytes, writers);
       storeRates.push(store.rate);
+      storeCpu.push(store.cpuMicros);
       perBatch.push(store.perBatch);
     }
     const storeRate = median(storeRates);
     const maildirRate = median(maildirRates);
-    rows.push([size.label, String(writers), storeRate.toFixed(0), maildirRate.toFixed(0), (storeRate / maildirRate).toFixed(1) + 'x', median(perBatch).toFixed(1)]);
+    rows.push([
+      size.label,
+      String(writers),
+      storeRate.toFixed(0),
+      maildirRate.toFixed(0),
+      (storeRate / maildirRate).toFixed(1) + 'x',
+      median(perBatch).toFixed(1),
+      median(storeCpu).toFixed(0),
+      median(maildirCpu).toFixed(0),
+    ]);
   }
 }
 
-const header = ['message', 'writers', 'store deliveries/s', 'Maildir+fsync msgs/s', 'store / Maildir', 'deliveries per commit'];
+const header = ['message', 'writers', 'store deliveries/s', 'Maildir+fsync msgs/s', 'store / Maildir', 'deliveries per commit', 'store CPU µs/msg', 'Maildir CPU µs/msg'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
 const format = (cells: string[]): string => '| ' + cells.map((c, i) => c.padStart(widths[i] as number)).join(' | ') + ' |';
 console.log(

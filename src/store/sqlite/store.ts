@@ -186,6 +186,12 @@ class SqliteStore implements Store {
     } catch (error) {
       problems.push(toStoreError(error, 'verifying').message);
     }
+    const offThread = await this.writer.verifyOffThread();
+    if (offThread) {
+      problems.push(...offThread);
+      return { ok: problems.length === 0, problems };
+    }
+    // No checkpointer thread: the same check here, blocking the event loop while it runs.
     try {
       db = openDatabase(this.options.dir, this.options.key, { readonly: true });
       // integrity_check walks every b-tree page and every overflow page (the bodies).

@@ -31,6 +31,8 @@ const REQUEST_OVERHEAD_BYTES = 2048;
 
 export class Writer {
   private checkpointer: Worker | null = null;
+  private readonly verifications = new Map<number, (problems: string[] | null) => void>();
+  private nextVerification = 1;
   private checkpointing = false;
   private uncheckpointedBytes = 0;
   private nextId = 1;
@@ -116,8 +118,12 @@ export class Writer {
       workerData: { path: join(init.dir, DATABASE_FILE), keyHex: Buffer.from(init.key).toString('hex'), cipher: CIPHER, algorithm: CIPHER_ALGORITHM },
     });
     this.checkpointer = checkpointer;
-    checkpointer.on('message', (message: { type: string; error?: string; message?: string }) => {
-      if (message.type === 'done') {
+    checkpointer.on('message', (message: { type: string; error?: string; message?: string; id?: number; problems?: string[] }) => {
+      if (message.type === 'verified') {
+        const done = this.verifications.get(message.id ?? 0);
+        this.verifications.delete(message.id ?? 0);
+        done?.(message.problems ?? []);
+      } else if (message.type === 'done') {
         this.checkpointing = false;
         if (message.error) this.log?.warn({ err: message.error }, 'store checkpoint failed');
         this.maybeCheckpoint();
@@ -128,6 +134,19 @@ export class Writer {
     checkpointer.on('error', (error) => this.log?.warn({ err: error.message }, 'store checkpointer failed'));
     checkpointer.on('exit', () => {
       if (this.checkpointer === checkpointer) this.checkpointer = null;
+      for (const done of this.verifications.values()) done(null);
+      this.verifications.clear();
+    });
+  }
+
+  /** Runs the full page check on the checkpointer thread; null when that thread is not running. */
+  verifyOffThread(): Promise<string[] | null> {
+    const checkpointer = this.checkpointer;
+    if (!checkpointer) return Promise.resolve(null);
+    const id = this.nextVerification++;
+    return new Promise((resolve) => {
+      this.verifications.set(id, resolve);
+      checkpointer.postMessage({ type: 'verify', id });
     });
   }
 
