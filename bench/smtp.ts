@@ -1,0 +1,176 @@
+// npm run bench:smtp: inbound delivery throughput. Postfix's smtp-source sends N messages of SIZE bytes over
+// C sessions (a new connection per message, as smtp-source does without -d) to mailstack's MX for a local
+// recipient; the clock stops when all N are durably stored (the store's message count). The MX runs with
+// its restrictions and SPF/DKIM/DMARC checks on, answered by a DNS server of the benchmark's own on
+// loopback (the client is not a trusted network).
+//
+// The same workload runs against Postfix + Dovecot LMTP in the same run when MAILSTACK_PEERS_DIR names the
+// directory holding setup-postfix-dovecot.sh (run as root; it installs and starts both on loopback); the
+// clock there stops when N new files are in the recipient's Maildir/new.
+//
+//   MAILSTACK_PEERS_DIR=/path/to/peers npm run bench:smtp
+//   BENCH_SMTP_CASES="1000x1024x20" npm run bench:smtp        (N x SIZE x SESSIONS, comma-separated)
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import bcrypt from 'bcrypt';
+import { configSchema } from '../src/config/index.ts';
+import { createResolver } from '../src/dns/index.ts';
+import { silentLogger } from '../src/log/index.ts';
+import { openGuard, SecurityEventBus, type Runtime } from '../src/runtime/index.ts';
+import { openStore } from '../src/store/index.ts';
+import { startSmtp } from '../src/smtp/index.ts';
+import { startDnsServer } from '../test/helpers/dns-server.ts';
+import { testCertificate } from '../test/smtp/harness.ts';
+
+interface Case {
+  messages: number;
+  size: number;
+  sessions: number;
+}
+
+const DEFAULT_CASES: Case[] = [
+  { messages: 5000, size: 1024, sessions: 20 },
+  { messages: 1000, size: 100 * 1024, sessions: 10 },
+  { messages: 2000, size: 1024, sessions: 1 },
+];
+
+function parseCases(spec: string | undefined): Case[] {
+  if (!spec) return DEFAULT_CASES;
+  return spec.split(',').map((c) => {
+    const [messages, size, sessions] = c.split('x').map(Number);
+    if (!messages || !size || !sessions) throw new Error(`bad case ${c}: expected NxSIZExSESSIONS`);
+    return { messages, size, sessions };
+  });
+}
+
+/** smtp-source as the brief says: -s sessions, -m messages, -l size; HELO name and sender that pass our
+ * restrictions (FQDN HELO, sender domain with MX, SPF pass). */
+function smtpSource(c: Case, target: string, to: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('smtp-source', ['-s', String(c.sessions), '-m', String(c.messages), '-l', String(c.size), '-M', 'client.example.net', '-f', 'bench@example.net', '-t', to, target], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`smtp-source exited ${code}: ${stderr.slice(0, 500)}`))));
+  });
+}
+
+async function waitUntil(count: () => Promise<number>, target: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = await count();
+    if (n >= target) return;
+    if (Date.now() > deadline) throw new Error(`timeout: ${n}/${target} stored`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function benchMailstack(cases: Case[]): Promise<number[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'mailstack-bench-smtp-'));
+  const dns = await startDnsServer({
+    'example.net': { MX: [{ exchange: 'mx.example.net', priority: 10 }], A: ['192.0.2.1'], TXT: ['v=spf1 ip4:127.0.0.1 -all'] },
+    '_dmarc.example.net': { TXT: ['v=DMARC1; p=quarantine'] },
+    'client.example.net': { A: ['127.0.0.1'] },
+  });
+  const store = await openStore({ dir: join(dir, 'store'), key: randomBytes(32) });
+  try {
+    await store.accounts.addDomain('example.org');
+    const user = await store.accounts.addUser({ address: 'user1@example.org', passwordHash: await bcrypt.hash('secret', 4) });
+    const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
+    const config = configSchema.parse({
+      server: { hostname: 'mx.example.org', data_dir: dir, trusted_networks: [] },
+      smtp: { listen: ['127.0.0.1:0'], max_clients: 1000 },
+      store: { max_message_bytes: 10 * 1024 * 1024 },
+      dns: { upstream: [dns.upstream] },
+    });
+    const runtime: Runtime = { config, log: silentLogger(), store: () => store, tls: await testCertificate(), events: new SecurityEventBus(), guard: openGuard };
+    const resolver = createResolver({ upstream: [dns.upstream], timeoutMs: 2000 });
+    const mx = await startSmtp(runtime, { resolver });
+    const port = mx.listening[0]!.port;
+    const results: number[] = [];
+    try {
+      for (const c of cases) {
+        const before = (await store.mail.mailboxStatus(inbox.id)).messages;
+        const start = process.hrtime.bigint();
+        await smtpSource(c, `127.0.0.1:${port}`, 'user1@example.org');
+        await waitUntil(async () => (await store.mail.mailboxStatus(inbox.id)).messages - before, c.messages, 600_000);
+        const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+        results.push(c.messages / seconds);
+        console.log(`mailstack        ${label(c)}: ${seconds.toFixed(2)} s = ${(c.messages / seconds).toFixed(0)} msg/s`);
+      }
+      // Check that the checks really ran on the stored mail.
+      const [last] = await store.mail.getMessages(inbox.id, [(await store.mail.listMessages(inbox.id)).at(-1)!.uid]);
+      const raw = await store.mail.getBody(last!.bodyId);
+      const ar = /Authentication-Results: mx\.example\.org;[^\r]*\r\n(?:[ \t][^\r]*\r\n)*/.exec(raw.toString())?.[0] ?? '(none)';
+      console.log(`  last message's ${ar.replace(/\r\n[ \t]+/g, ' ').trim()}`);
+    } finally {
+      await mx.close();
+    }
+    return results;
+  } finally {
+    await store.close();
+    await dns.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function benchPeer(peers: string, cases: Case[]): Promise<number[]> {
+  console.log(`setting up Postfix + Dovecot with ${peers}/setup-postfix-dovecot.sh ...`);
+  await runDetached(join(peers, 'setup-postfix-dovecot.sh'));
+  const newDir = '/var/vmail/example.org/user1/Maildir/new';
+  const count = async () => (await readdir(newDir).catch(() => [])).length;
+  const results: number[] = [];
+  try {
+    for (const c of cases) {
+      const before = await count();
+      const start = process.hrtime.bigint();
+      await smtpSource(c, '127.0.0.1:2525', 'user1@example.org');
+      await waitUntil(async () => (await count()) - before, c.messages, 600_000);
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      results.push(c.messages / seconds);
+      console.log(`postfix+dovecot  ${label(c)}: ${seconds.toFixed(2)} s = ${(c.messages / seconds).toFixed(0)} msg/s`);
+    }
+  } finally {
+    await runDetached(join(peers, 'stop-postfix-dovecot.sh')).catch(() => undefined);
+  }
+  return results;
+}
+
+/** Runs a set-up script whose daemons inherit its stdout: wait for the script's exit, not for its pipes to
+ * close (they stay open as long as Postfix and Dovecot run). Output goes to a log file shown on failure. */
+async function runDetached(script: string): Promise<void> {
+  const logFile = join(tmpdir(), `mailstack-bench-peer-${process.pid}.log`);
+  const fd = openSync(logFile, 'w');
+  try {
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(script, [], { stdio: ['ignore', fd, fd] });
+      child.on('error', reject);
+      child.on('exit', (c) => resolve(c));
+    });
+    if (code !== 0) throw new Error(`${script} exited ${code}:\n${readFileSync(logFile, 'utf8').slice(-2000)}`);
+  } finally {
+    closeSync(fd);
+    rmSync(logFile, { force: true });
+  }
+}
+
+function label(c: Case): string {
+  const size = c.size >= 1024 ? `${c.size / 1024} KB` : `${c.size} B`;
+  return `${c.messages} x ${size} over ${c.sessions} session${c.sessions === 1 ? '' : 's'}`;
+}
+
+const cases = parseCases(process.env['BENCH_SMTP_CASES']);
+const ours = await benchMailstack(cases);
+const peers = process.env['MAILSTACK_PEERS_DIR'];
+const theirs = peers ? await benchPeer(peers, cases) : null;
+console.log('\n| case | mailstack msg/s | Postfix + Dovecot msg/s | ratio |\n| --- | --- | --- | --- |');
+cases.forEach((c, i) => {
+  const t = theirs?.[i];
+  console.log(`| ${label(c)} | ${ours[i]!.toFixed(0)} | ${t ? t.toFixed(0) : 'not run'} | ${t ? (ours[i]! / t).toFixed(2) + 'x' : '-'} |`);
+});
