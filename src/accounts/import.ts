@@ -176,12 +176,21 @@ export async function importPostfixDovecot(store: Store, sources: ImportSources,
         options.onProgress?.(done, total);
         continue;
       }
-      const r = await importFolder(store, user, folder, {
-        maxMessageBytes: options.maxMessageBytes,
-        onMessage: () => options.onProgress?.(++done, total),
-        subscribe: subscriptions === null || subscriptions.includes(folder.name),
-        ...(options.pipelineDepth !== undefined ? { pipelineDepth: options.pipelineDepth } : {}),
-      });
+      let r;
+      try {
+        r = await importFolder(store, user, folder, {
+          maxMessageBytes: options.maxMessageBytes,
+          onMessage: () => options.onProgress?.(++done, total),
+          subscribe: subscriptions === null || subscriptions.includes(folder.name),
+          ...(options.pipelineDepth !== undefined ? { pipelineDepth: options.pipelineDepth } : {}),
+        });
+      } catch (err) {
+        // A folder name the store refuses (control characters, too long...): skip that folder only.
+        if (!(err instanceof StoreError && err.code === 'invalid')) throw err;
+        report.skipped.push({ file: folder.path, line: 0, text: '', reason: `mailbox "${folder.name}" not imported: ${err.message}` });
+        done += folder.messages.length;
+        continue;
+      }
       report.counts.mailboxes++;
       report.counts.messages += r.imported;
       report.counts.alreadyPresent += r.alreadyPresent;

@@ -3,7 +3,7 @@
 // UIDs and UIDVALIDITY, keywords, subscriptions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -211,6 +211,28 @@ test('an import stopped with messages in flight recognises them by their bytes o
     let total = 0;
     for (const u of await store.accounts.listUsers()) for (const mb of await store.mail.listMailboxes(u.id)) total += (await store.mail.listMessages(mb.id)).length;
     assert.equal(total, 15, 'every message of the tree once');
+  } finally {
+    await store.close();
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
+test('a folder whose name the store refuses is skipped with a reason; the rest is imported', async () => {
+  const work = await mkdtemp(join(tmpdir(), 'mailstack-badname-'));
+  const store = await openStore({ dir: join(work, 'store'), key: randomBytes(32) });
+  try {
+    const maildir = join(work, 'vmail', 'example.org', 'u', 'Maildir');
+    for (const folder of ['', '.bad&AAA-', '.good']) for (const sub of ['cur', 'new', 'tmp']) await mkdir(join(maildir, folder, sub), { recursive: true });
+    await writeFile(join(maildir, 'cur', '1700000000.M1P1.h:2,S'), 'Subject: a\n\nx\n');
+    await writeFile(join(maildir, '.bad&AAA-', 'cur', '1700000001.M2P1.h:2,'), 'Subject: b\n\nx\n');
+    await writeFile(join(maildir, '.good', 'new', '1700000002.M3P1.h'), 'Subject: c\n\nx\n');
+    const report = await importPostfixDovecot(
+      store,
+      { vmailbox: { name: 'vmailbox', text: 'u@example.org OK\n' }, users: { name: 'users', text: '' } },
+      { maildirRoot: join(work, 'vmail'), maxMessageBytes: 1 << 20 },
+    );
+    assert.equal(report.counts.messages, 2);
+    assert.ok(report.skipped.some((s) => /mailbox ".*" not imported/.test(s.reason)), JSON.stringify(report.skipped));
   } finally {
     await store.close();
     await rm(work, { recursive: true, force: true });
