@@ -154,3 +154,39 @@ test('every hand-made fixture summarises to consistent offsets', () => {
     check(summarizeMessage(raw).bodyStructure, 0, raw.length);
   }
 });
+
+test('fuzz: mutated fixtures never throw and keep offsets in range (bounded run)', async () => {
+  const { extractSection, decodeBinarySection } = await import('./section.ts');
+  const { extractSearchText } = await import('./text.ts');
+  let seed = 1234567;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed % n;
+  };
+  const pieces = ['\r\n', '\n', '--', 'Content-Type: multipart/mixed; boundary=b\r\n', '--b\r\n', '--b--', '=?utf-8?b?', '?=', '<', '>', '"', '(', ':', ';', '\r\n\r\n', '=\r\n', 'message/rfc822'];
+  const sources = readdirSync(fixtures).filter((n) => n.endsWith('.eml')).map((f) => readFileSync(join(fixtures, f)));
+  for (let round = 0; round < 400; round++) {
+    let raw = Buffer.from(sources[rnd(sources.length)]!);
+    for (let m = 0, count = 1 + rnd(8); m < count; m++) {
+      const at = rnd(raw.length + 1);
+      const kind = rnd(3);
+      if (kind === 0) raw = Buffer.concat([raw.subarray(0, at), Buffer.from(pieces[rnd(pieces.length)]!), raw.subarray(at)]);
+      else if (kind === 1) raw = Buffer.concat([raw.subarray(0, at), raw.subarray(Math.min(raw.length, at + rnd(40)))]);
+      else if (at < raw.length) raw[at] = rnd(256);
+    }
+    const s = summarizeMessage(raw);
+    const walk = (p: BodyPart, path: number[]): void => {
+      assert.ok(p.headerStart <= p.bodyStart && p.bodyStart <= p.bodyEnd && p.bodyEnd <= raw.length);
+      if (path.length > 0) {
+        extractSection(raw, s, { part: path, kind: 'mime' });
+        decodeBinarySection(raw, s, path);
+      }
+      (p.children ?? []).forEach((c, i) => walk(c, p.type === 'multipart' ? [...path, i + 1] : path));
+    };
+    walk(s.bodyStructure, []);
+    extractSection(raw, s, { part: [], kind: 'header.fields', fields: ['from'] });
+    extractSearchText(raw);
+    renderBodyStructure(s.bodyStructure, true);
+    renderEnvelope(s.envelope);
+  }
+});
