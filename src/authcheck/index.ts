@@ -94,6 +94,8 @@ export async function checkInbound(input: InboundCheckInput): Promise<InboundVer
         mta: input.hostname,
         resolver: input.resolver as never,
         disableBimi: true,
+        // ARC verification only means something when the message carries an ARC set (RFC 8617 5.2).
+        disableArc: !headerFields(input.raw).some((f) => f.name.toLowerCase() === 'arc-seal'),
       }),
       deadline,
     ]);

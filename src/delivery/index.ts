@@ -10,7 +10,7 @@
 // - A failure of the store (locked vault, I/O error) is a temporary failure for every recipient: the
 //   sender keeps the message and retries; nothing is lost.
 // - A user reached through several recipients (an alias and the user) gets the message once.
-import { resolveRecipient } from '../accounts/index.ts';
+import { resolveRecipient, type Resolution } from '../accounts/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { DeliveryTarget, Store } from '../store/types.ts';
 import { headerValues, prependHeaderLines, removeHeaderFields, toCrlf } from './headers.ts';
@@ -49,6 +49,9 @@ export interface DeliveryOptions {
   log?: Logger;
   /** Skip quota checks (mail from the system to postmaster, bounces). */
   ignoreQuota?: boolean;
+  /** Resolutions the caller already made (SMTP does at RCPT time), by recipient address as given: saves
+   * resolving each recipient twice per message. Missing addresses are resolved here. */
+  resolved?: ReadonlyMap<string, Resolution>;
 }
 
 /** RFC 5321 4.4: the delivery agent records the envelope sender in Return-Path. Any Return-Path the
@@ -83,7 +86,7 @@ export async function deliverLocal(store: Store, delivery: LocalDelivery, option
   const resolved: ResolvedRecipient[] = [];
   for (const address of delivery.recipients) {
     try {
-      const r = await resolveRecipient(store, address);
+      const r = options.resolved?.get(address) ?? (await resolveRecipient(store, address));
       if (r.status === 'local') {
         resolved.push({ address, users: r.users, forwards: r.forwards });
       } else {

@@ -1,7 +1,7 @@
 // What the SMTP listeners share once a recipient or a message is in hand: classifying a recipient
 // (local user, remote, unknown) and handing a finished message to local delivery and the outbound queue.
 import type { SMTPServerSession } from 'smtp-server';
-import { isLocalDomain, resolveRecipient } from '../accounts/index.ts';
+import { isLocalDomain, resolveRecipient, type Resolution } from '../accounts/index.ts';
 import { deliverLocal, type RecipientOutcome } from '../delivery/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Runtime } from '../runtime/index.ts';
@@ -29,10 +29,12 @@ export interface SmtpDeps {
 export interface Transaction {
   local: string[];
   remote: string[];
+  /** RCPT-time resolutions of the local recipients, handed to deliverLocal. */
+  resolved: Map<string, Resolution>;
 }
 
 export function newTransaction(): Transaction {
-  return { local: [], remote: [] };
+  return { local: [], remote: [], resolved: new Map() };
 }
 
 export function requireStore(runtime: Runtime): Store {
@@ -49,7 +51,7 @@ async function qualifyPostmaster(store: Store, address: string): Promise<string>
 }
 
 export type RecipientClass =
-  | { kind: 'local'; address: string; /** Remote targets of its aliases: to be queued. */ forwards: string[] }
+  | { kind: 'local'; address: string; /** Remote targets of its aliases: to be queued. */ forwards: string[]; resolution: Resolution }
   | { kind: 'remote'; address: string };
 
 /** Records a classified recipient in the transaction (forwards of local aliases go to the queue). */
@@ -58,7 +60,10 @@ export function addRecipient(transaction: Transaction, cls: RecipientClass, deps
   if (remote.length > 0 && !deps.queue) throw new SmtpReply(451, '4.3.0', 'Outbound queue not available, try again later');
   // smtp-server keeps one entry per address (case-insensitively) when a client repeats a RCPT: so do we,
   // which keeps transaction.local parallel to the envelope (LMTP replies per recipient in that order).
-  if (cls.kind === 'local' && !transaction.local.some((a) => a.toLowerCase() === cls.address.toLowerCase())) transaction.local.push(cls.address);
+  if (cls.kind === 'local' && !transaction.local.some((a) => a.toLowerCase() === cls.address.toLowerCase())) {
+    transaction.local.push(cls.address);
+    transaction.resolved.set(cls.address, cls.resolution);
+  }
   for (const r of remote) if (!transaction.remote.includes(r)) transaction.remote.push(r);
 }
 
@@ -83,7 +88,7 @@ export async function classifyRecipient(
   }
   const resolved = await resolveRecipient(store, qualified);
   if (resolved.status !== 'local') throw replies.userUnknown(address, 'User unknown in virtual mailbox table');
-  if (resolved.users.length === 0) return { kind: 'local', address: qualified, forwards: resolved.forwards };
+  if (resolved.users.length === 0) return { kind: 'local', address: qualified, forwards: resolved.forwards, resolution: resolved };
   // Quota is checked here, at RCPT time (like Dovecot's quota policy service for Postfix), so that one
   // full mailbox never makes the whole DATA fail or partly succeed; DATA then stores with quota grace.
   let full = 0;
@@ -92,7 +97,7 @@ export async function classifyRecipient(
     if (usage.limitBytes > 0 && usage.usedBytes >= usage.limitBytes) full++;
   }
   if (full === resolved.users.length) throw replies.overQuota(address, options.overQuotaPermanent);
-  return { kind: 'local', address: qualified, forwards: resolved.forwards };
+  return { kind: 'local', address: qualified, forwards: resolved.forwards, resolution: resolved };
 }
 
 export interface FinishedMessage {
@@ -126,7 +131,7 @@ export async function deliverMessage(
         ...(message.junk ? { junk: true } : {}),
         sessionId: message.messageId,
       },
-      { log, ignoreQuota: true },
+      { log, ignoreQuota: true, resolved: transaction.resolved },
     );
   }
   let queueId: string | null = null;
