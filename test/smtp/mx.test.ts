@@ -335,3 +335,30 @@ s.quit()
     assert.match(text, /Schöne Grüße aus Köln|U2Now7Zu/);
   });
 });
+
+test('bad input: an over-long command line, NUL bytes and junk get protocol errors; the server keeps serving', async () => {
+  await withHarness({}, async (h) => {
+    const c = await SmtpClient.connect(h.mx);
+    await c.reply();
+    await c.send('EHLO client.sender.test');
+    const junk = await c.send('\u0000\u0001\u00ff garbage');
+    assert.ok(junk.code >= 500 && junk.code < 600, junk.text);
+    const long = await c.send('MAIL FROM:<' + 'a'.repeat(8000) + '@sender.test>');
+    assert.ok(long.code === 421 || (long.code >= 500 && long.code < 600), long.text);
+    c.destroy();
+    const d = await session(h);
+    assert.equal((await d.send('RCPT TO:<alice@example.org>')).code, 250);
+    assert.equal((await d.data(message())).code, 250);
+    await d.quit();
+  });
+});
+
+test('an idle session is closed after idle_timeout_ms with 421', async () => {
+  await withHarness({ config: { smtp: { idle_timeout_ms: 300 } } }, async (h) => {
+    const c = await SmtpClient.connect(h.mx);
+    await c.reply();
+    const timeout = await c.reply(); // nothing sent: the server speaks first when the timer fires
+    assert.equal(timeout.code, 421);
+    c.destroy();
+  });
+});

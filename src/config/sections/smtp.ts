@@ -27,8 +27,10 @@ export const smtpSection = z
   .object({
     /** Inbound MX listeners (port 25 in production). STARTTLS offered, never required. */
     listen: listenList.default([]),
-    /** Postfix smtpd_helo_required: MAIL before HELO/EHLO is refused (503 5.5.1). */
-    helo_required: z.boolean().default(true),
+    /** Postfix smtpd_helo_required: MAIL before HELO/EHLO is refused (503 5.5.1). Always on: RFC 5321 4.1.4
+     * has the client open with EHLO/HELO and the SMTP engine (smtp-server) enforces it, so only `true` is
+     * accepted; the key exists so that a config written with Postfix in mind reads naturally. */
+    helo_required: z.literal(true, { error: 'HELO/EHLO is always required (RFC 5321 4.1.4); remove the key or set it to true' }).default(true),
     /** Postfix reject_invalid_helo_hostname: a HELO that is neither a syntactically valid host name nor an
      * address literal is refused (501 5.5.2). */
     reject_invalid_helo: z.boolean().default(true),
