@@ -50,6 +50,13 @@ try {
   process.exit(0);
 }
 
+// Transaction control as prepared statements: parsed once, not per request.
+const begin = db.prepare('BEGIN IMMEDIATE');
+const savepoint = db.prepare('SAVEPOINT request');
+const release = db.prepare('RELEASE request');
+const rollbackToSavepoint = db.prepare('ROLLBACK TO request');
+const commit = db.prepare('COMMIT');
+
 const pending: Request[] = [];
 let scheduled = false;
 let closing = false;
@@ -99,7 +106,7 @@ function runBatch(batch: Request[]): void {
   const outcomes: RequestOutcome[] = [];
   let changes: MailboxChange[] = [];
   try {
-    db.exec('BEGIN IMMEDIATE');
+    begin.run();
   } catch (error) {
     const failure = serialize(error, 'starting a transaction');
     post({ type: 'batch', results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
@@ -107,19 +114,19 @@ function runBatch(batch: Request[]): void {
   }
   for (let i = 0; i < batch.length; i++) {
     const request = batch[i] as Request;
-    db.exec('SAVEPOINT request');
+    savepoint.run();
     ops.beginRequest();
     try {
       const method = ops[request.op] as (...args: unknown[]) => unknown;
       const value = method.apply(ops, request.args);
-      db.exec('RELEASE request');
+      release.run();
       outcomes.push({ id: request.id, ok: true, value });
       changes.push(...ops.changes);
     } catch (error) {
       outcomes.push({ id: request.id, ok: false, error: serialize(error, `running ${request.op}`) });
       if (db.inTransaction) {
-        db.exec('ROLLBACK TO request');
-        db.exec('RELEASE request');
+        rollbackToSavepoint.run();
+        release.run();
         continue;
       }
       // SQLite rolled the whole transaction back (disk full, I/O error): what ran before is undone, and
@@ -131,7 +138,7 @@ function runBatch(batch: Request[]): void {
     }
   }
   try {
-    db.exec('COMMIT');
+    commit.run();
   } catch (error) {
     if (db.inTransaction) {
       try {
