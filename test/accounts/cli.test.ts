@@ -74,6 +74,7 @@ test('domain, user and alias commands on a stopped data directory', async () => 
     assert.match(r.stderr, /--yes/);
     r = await cli(inst, ['user', 'del', 'bob@example.org', '--yes']);
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: alias team@example\.org still points to bob@example\.org/);
     r = await cli(inst, ['user', 'list']);
     assert.equal(r.stdout.trim().split('\n').length, 1);
     assert.match(r.stdout, /^anna@example\.org /);

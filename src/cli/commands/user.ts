@@ -140,6 +140,9 @@ export function register(program: Command): void {
           );
         }
         await ctx.store.accounts.deleteUser(address);
+        // Aliases are kept (they may list other destinations too); say which ones still name the account.
+        const dangling = (await ctx.store.accounts.listAliases()).filter((a) => a.destination === address);
+        for (const a of dangling) process.stderr.write(`mailstack: warning: alias ${a.source} still points to ${address} (remove it with: mailstack alias del ${a.source} ${address})\n`);
       });
       process.stdout.write(`deleted user ${address}\n`);
     });
