@@ -166,6 +166,7 @@ export function runStoreConformance(name: string, makeStore: MakeStore): void {
         const toJunk = await store.mail.deliver({ raw: message('Spam'), targets: [{ userId: bob.id, mailbox: 'Junk', flags: ['$Junk'] }, { userId: bob.id, mailbox: 'Nope' }] });
         assert.deepEqual(toJunk.stored.map((s) => s.mailbox), ['Junk', 'INBOX']);
         await rejectsWith(store.mail.append(inbox, { raw, flags: ['\\Bogus'] }), 'invalid');
+        await rejectsWith(store.mail.append(inbox, { raw, internalDate: Number.NaN }), 'invalid');
         await rejectsWith(store.mail.append(987654, { raw }), 'not_found');
       }));
 

@@ -160,7 +160,9 @@ export function toStoreError(error: unknown, doing: string): StoreError {
   if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
     return new StoreError('corrupt', `stored data failed authentication or is damaged while ${doing}: ${message}`);
   }
-  if (code.startsWith('SQLITE_CONSTRAINT')) return new StoreError('exists', `${doing}: ${message}`);
+  if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return new StoreError('exists', `${doing}: ${message}`);
+  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new StoreError('not_found', `${doing}: it refers to something that does not exist (${message})`);
+  if (code.startsWith('SQLITE_CONSTRAINT')) return new StoreError('invalid', `${doing}: ${message}`);
   if (code.startsWith('SQLITE_FULL') || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_NOMEM')) {
     return new StoreError('unavailable', `storage unavailable while ${doing} (${code}): ${message}`);
   }

@@ -16,7 +16,8 @@ export function normalizeFlags(flags: readonly string[]): string[] {
   const out: string[] = [];
   const seen = new Set<string>();
   for (const flag of flags) {
-    if (typeof flag !== 'string' || flag.length === 0 || flag.length > MAX_FLAG_LENGTH || /[\s()\]{%*"\x00-\x1f\x7f]/.test(flag)) {
+    // RFC 9051 9 (flag-keyword = atom): no atom-specials; a backslash only opens a system flag.
+    if (typeof flag !== 'string' || flag.length === 0 || flag.length > MAX_FLAG_LENGTH || /[\s()\]{%*"\x00-\x1f\x7f]/.test(flag) || flag.indexOf('\\', 1) >= 0) {
       throw new StoreError('invalid', `invalid flag ${JSON.stringify(flag)}`);
     }
     const lower = flag.toLowerCase();

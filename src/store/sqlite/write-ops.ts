@@ -502,6 +502,7 @@ export class WriteOps {
   }
 
   private insertMessage(mailboxId: number, body: BodyRef, flags: string[], internalDate: number): { uid: number; modseq: number } {
+    if (!Number.isFinite(internalDate)) throw new StoreError('invalid', `invalid internal date ${String(internalDate)}`);
     const modseq = this.takeModseq(mailboxId);
     const { uid } = this.sql(
       'UPDATE mailboxes SET uid_next = uid_next + 1, message_count = message_count + 1, total_size = total_size + ? WHERE id = ? RETURNING uid_next - 1 AS uid',
