@@ -82,19 +82,19 @@ export function startQueue(runtime: Runtime, deps: QueueDeps): RunningQueue {
   };
   const flush = async (id?: string) => {
     const count = await requireStore().queue.retryAll(id);
-    runner.kick();
+    runner.kick(true);
     return count;
   };
-  runner.kick();
+  runner.kick(true);
   return {
     async enqueue(sender, recipients, raw) {
       const entry = await requireStore().queue.enqueue({ sender, recipients, raw });
       log.info({ queueId: entry.id, from: sender, nrcpt: recipients.length, size: raw.length }, 'queue: queued');
-      runner.kick();
+      runner.add(entry);
       return entry.id;
     },
     flush,
-    wake: () => runner.kick(),
+    wake: () => runner.kick(true),
     events: runner.events,
     whenIdle: () => runner.whenIdle(),
     close: () => runner.close(),

@@ -95,6 +95,15 @@ export class QueueRunner {
   private timer: NodeJS.Timeout | null = null;
   private passRunning = false;
   private passAgain = false;
+  /** Entries known to be due and not yet started: filled by a scan of the store or by enqueue, so that a
+   * busy queue does not re-read every entry each time a delivery finishes. */
+  private backlog: QueueEntry[] = [];
+  /** The next scan must read the store (start, timer, flush, unlock) rather than trust the backlog. */
+  private scanNeeded = true;
+  /** After a scan, the next schedule reads every entry once to find the earliest retry. */
+  private scheduleFromStore = true;
+  /** Earliest retry time we set since the last scan (ms since epoch), or 0 for none. */
+  private wakeHint = 0;
   private closed = false;
   /** Resolves when the queue is idle; tests and `close()` wait on it. */
   private idleWaiters: (() => void)[] = [];
@@ -110,9 +119,11 @@ export class QueueRunner {
     this.cache = new ConnectionCache(settings.connectionCacheMs, settings.perDestinationConcurrency);
   }
 
-  /** Looks for due messages now (new mail, flush, a finished delivery freed a slot). */
-  kick(): void {
+  /** Runs the queue now. `scan`: read the store for due entries (timer, flush, unlock); without it only
+   * the backlog is worked on (a finished delivery freed a slot, or an entry was added). */
+  kick(scan = false): void {
     if (this.closed) return;
+    if (scan) this.scanNeeded = true;
     if (this.passRunning) {
       this.passAgain = true;
       return;
@@ -136,14 +147,27 @@ export class QueueRunner {
     this.notifyIdle();
   }
 
+  /** A freshly stored entry: due at once, no scan needed to find it. */
+  add(entry: QueueEntry): void {
+    this.backlog.push(entry);
+    this.kick();
+  }
+
   private async pass(): Promise<void> {
     const store = this.store();
     if (!store) return; // locked: nothing to do until unlock
     const now = Date.now();
     for (const [id, until] of this.cooldown) if (until <= now) this.cooldown.delete(id);
-    const due = await store.queue.due(now);
-    for (const entry of due) {
+    if (this.scanNeeded) {
+      this.scanNeeded = false;
+      this.scheduleFromStore = true;
+      this.wakeHint = 0;
+      const known = new Set(this.backlog.map((e) => e.id));
+      for (const entry of await store.queue.due(now)) if (!known.has(entry.id)) this.backlog.push(entry);
+    }
+    while (this.backlog.length > 0) {
       if (this.closed || this.inflight.size >= this.settings.maxDeliveries) break;
+      const entry = this.backlog.shift()!;
       if (this.inflight.has(entry.id) || this.cooldown.has(entry.id)) continue;
       const job = this.process(store, entry)
         .catch((err) => {
@@ -153,7 +177,9 @@ export class QueueRunner {
             return;
           }
           this.log.error({ queueId: entry.id, err }, 'queue: processing failed; will retry');
-          this.cooldown.set(entry.id, Date.now() + this.settings.retryMinMs);
+          const until = Date.now() + this.settings.retryMinMs;
+          this.cooldown.set(entry.id, until);
+          this.hintWake(until);
         })
         .finally(() => {
           this.inflight.delete(entry.id);
@@ -163,31 +189,40 @@ export class QueueRunner {
     }
   }
 
+  private hintWake(at: number): void {
+    this.wakeHint = this.wakeHint === 0 ? at : Math.min(this.wakeHint, at);
+  }
+
+  /** Sets the timer for the next scan: the earliest retry we know of, at most scan_interval_ms away. Reads
+   * every entry only after a scan (to learn retry times set by an earlier process); otherwise the retry
+   * times this process set itself are enough. */
   private async scheduleNext(): Promise<void> {
     if (this.closed) return;
-    if (this.timer) clearTimeout(this.timer);
-    let delay = this.settings.scanIntervalMs;
+    const now = Date.now();
     const store = this.store();
-    if (store) {
+    if (store && this.scheduleFromStore) {
+      this.scheduleFromStore = false;
       try {
-        const now = Date.now();
+        const inBacklog = new Set(this.backlog.map((e) => e.id));
         for (const entry of await store.queue.list()) {
-          if (this.inflight.has(entry.id)) continue;
+          if (this.inflight.has(entry.id) || inBacklog.has(entry.id)) continue;
           const notBefore = this.cooldown.get(entry.id) ?? 0;
-          for (const r of entry.recipients) {
-            if (isPending(r)) delay = Math.min(delay, Math.max(0, Math.max(r.nextAttemptAt, notBefore) - now));
-          }
+          for (const r of entry.recipients) if (isPending(r)) this.hintWake(Math.max(r.nextAttemptAt, notBefore));
         }
       } catch (err) {
         this.log.warn({ err }, 'queue: cannot read the queue to schedule the next run');
       }
     }
-    this.timer = setTimeout(() => this.kick(), Math.max(delay, 5));
+    if (this.closed) return;
+    let delay = this.settings.scanIntervalMs;
+    if (this.wakeHint !== 0) delay = Math.min(delay, Math.max(0, this.wakeHint - now));
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.kick(true), Math.max(delay, 5));
     this.timer.unref();
   }
 
   private notifyIdle(): void {
-    if (this.passRunning || this.inflight.size > 0) return;
+    if (this.passRunning || this.inflight.size > 0 || this.backlog.length > 0) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();
@@ -278,6 +313,7 @@ export class QueueRunner {
         return { address: r.address, state: 'failed' as const, lastError: diagnostic, remoteMta: r.remoteMta, status: r.status, attempted: true };
       }
       const delay = retryDelayMs(attempts, this.settings.retryMinMs, this.settings.retryMaxMs);
+      this.hintWake(attemptAt + delay);
       this.log.info({ queueId: entry.id, to: r.address, relay: r.remoteMta, status: r.status, dsn: r.diagnostic, retryInMs: delay }, 'queue: deferred');
       return { address: r.address, state: 'deferred' as const, nextAttemptAt: attemptAt + delay, lastError: r.diagnostic, remoteMta: r.remoteMta, status: r.status, attempted: true };
     });
@@ -332,7 +368,7 @@ export class QueueRunner {
     const bounce = await store.queue.enqueue({ sender: '', recipients: [entry.sender], raw: dsn, meta: { dsnFor: entry.id } });
     this.log.info({ queueId: entry.id, dsnId: bounce.id, to: entry.sender, action: recipients[0]?.action }, 'queue: sender notified');
     this.events.emit('dsn', { queueId: entry.id, dsnId: bounce.id, action: recipients[0]?.action ?? 'failed' });
-    this.kick();
+    this.add(bounce);
   }
 
   /** Resolves once no delivery is running and no scan is in progress. */
