@@ -9,8 +9,10 @@ export async function promptSecret(question: string): Promise<string> {
   if (!input.isTTY) {
     throw new CliError(`${question.replace(/:\s*$/, '')}: no terminal to ask on; pass the secret with a file option or --password-stdin`, EX.USAGE);
   }
-  process.stderr.write(question);
+  // Echo off before the question appears: an answer typed (or pasted) as soon as the prompt shows
+  // must not be echoed by the terminal.
   input.setRawMode(true);
+  process.stderr.write(question);
   input.resume();
   input.setEncoding('utf8');
   return new Promise((resolve, reject) => {
