@@ -11,7 +11,7 @@
 //   MAILSTACK_PEERS_DIR=/path/to/peers npm run bench:smtp
 //   BENCH_SMTP_CASES="1000x1024x20" npm run bench:smtp        (N x SIZE x SESSIONS, comma-separated)
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -122,7 +122,18 @@ async function benchMailstack(cases: Case[]): Promise<number[]> {
 
 async function benchPeer(peers: string, cases: Case[]): Promise<number[]> {
   console.log(`setting up Postfix + Dovecot with ${peers}/setup-postfix-dovecot.sh ...`);
-  await runDetached(join(peers, 'setup-postfix-dovecot.sh'));
+  // The set-up script's smoke test counts files in user5's Maildir/new and .Junk/new under `set -o pipefail`,
+  // which fails while those folders do not exist yet: create them (it chowns /var/vmail to vmail itself).
+  for (const sub of ['new', 'cur', 'tmp']) {
+    mkdirSync(`/var/vmail/example.org/user5/Maildir/${sub}`, { recursive: true });
+    mkdirSync(`/var/vmail/example.org/user5/Maildir/.Junk/${sub}`, { recursive: true });
+  }
+  try {
+    await runDetached(join(peers, 'setup-postfix-dovecot.sh'));
+  } catch (err) {
+    await runDetached(join(peers, 'stop-postfix-dovecot.sh')).catch(() => undefined);
+    throw err;
+  }
   const newDir = '/var/vmail/example.org/user1/Maildir/new';
   const count = async () => (await readdir(newDir).catch(() => [])).length;
   const results: number[] = [];
