@@ -18,7 +18,7 @@ import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { AuthEvent, ConnectionGuard, SecurityEventBus } from '../runtime/index.ts';
 import type { Ban, Store } from '../store/types.ts';
-import { GeoTable, countryCode, type GeoSource, type GeoStats } from './geoip.ts';
+import { GeoDataError, GeoTable, countryCode, type GeoSource, type GeoStats } from './geoip.ts';
 import { cidrContains, formatIp, isLoopback, parseCidr, parseIp, sourceNetwork, normaliseTarget, type Cidr, type IpAddress } from './ip.ts';
 import { resolvePolicy, type ListenerPolicy } from './policy.ts';
 import { AccessError, banDurationMs, checkBanTarget, exemptNetworks, newBan } from './bans.ts';
@@ -396,7 +396,14 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
   // ---------------------------------------------------------------- reload, status, admin
   async function reloadGeo(store: Store): Promise<(GeoStats & { source: GeoSource }) | null> {
     const buf = await store.secrets.get(GEOIP_SECRET);
-    geo = buf ? GeoTable.deserialize(buf) : null;
+    try {
+      geo = buf ? GeoTable.deserialize(buf) : null;
+    } catch (err) {
+      // A damaged table must not stop the unlock (the bans and the mail matter more): keep what is loaded,
+      // say so, and let the admin import again.
+      if (!(err instanceof GeoDataError)) throw err;
+      log.error({ event: 'geoip-unreadable', err: err.message, kept: geo !== null }, 'the stored GeoIP table is unreadable: run `mailstack geoip import` again');
+    }
     const info = geoInfo();
     if (info) log.info({ event: 'geoip-loaded', ranges: info.v4Ranges + info.v6Ranges, countries: info.countries, files: info.source.files }, 'GeoIP table loaded');
     else if (Object.values(access.listeners).some((l) => l.allow_countries?.length) || access.client_countries.length > 0) {

@@ -373,3 +373,20 @@ test('bans made while the vault is locked hold in memory and are written at unlo
     await env.cleanup();
   }
 });
+
+test('an unreadable stored GeoIP table does not stop the reload (the bans still load)', async () => {
+  const env = await makeEnv();
+  await env.store.secrets.put('access/geoip', Buffer.from('MSGEOIP1 but then garbage'));
+  await env.store.bans.put({ target: '192.0.2.1', reason: 'x', createdAt: env.clock.now, expiresAt: 0, count: 1 });
+  const { log, lines } = captureLog();
+  const guard = guardFor(env, accessConfig(POLICY), log);
+  try {
+    const loaded = await guard.reload();
+    assert.equal(loaded.bans, 1);
+    assert.equal(loaded.geoip, null);
+    assert.ok(lines.some((l) => l['event'] === 'geoip-unreadable'));
+  } finally {
+    await guard.close();
+    await env.cleanup();
+  }
+});
