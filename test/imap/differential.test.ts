@@ -347,7 +347,8 @@ function describeDifferential(title: string, makeMailstack: (corpus: CorpusMessa
 describeDifferential('differential: the mailstack IMAP server vs Dovecot', async (corpus) => {
   const h: Harness = await startHarness({ maxMessageBytes: 16 * 1024 * 1024 });
   const client = await RawImapClient.openTls('127.0.0.1', h.tlsPort, Buffer.from(h.runtime.tls.cert));
-  await client.ok(`LOGIN ${h.user.address} {${Buffer.byteLength(PASSWORD)}+}\r\n${PASSWORD}`);
+  // The second test user has no quota (the first has 10 MiB, too small for the whole corpus).
+  await client.ok(`LOGIN ${h.other.address} {${Buffer.byteLength(PASSWORD)}+}\r\n${PASSWORD}`);
   for (const m of corpus) await client.ok('APPEND INBOX ', m.raw);
   await client.ok('SELECT INBOX');
   const answers = new ImapAnswers(client, async () => client, async () => false);
