@@ -188,8 +188,10 @@ export class Connection implements Transport {
   startCompression(): void {
     const deflate = createDeflateRaw({ windowBits: 15 });
     const inflate = createInflateRaw({ windowBits: 15 });
+    // Compressed output may still arrive after close() began (deflate is asynchronous): send it while the
+    // socket is writable, so the final BYE/OK reach the client.
     deflate.on('data', (d: Buffer) => {
-      if (!this.ended) this.socket.write(d);
+      if (this.socket.writable) this.socket.write(d);
     });
     inflate.on('data', (d: Buffer) => this.feed(d));
     // A client sending data that is not deflate gets disconnected, not a crash.

@@ -26,6 +26,8 @@ async function runSearchCommand(session: Session, args: SearchArgs, byUid: boole
   const { uids, metas } = await runSearch(session, selected, args.key);
   const numbers = byUid ? uids : uids.map((u) => selected.seqOf(u));
   const highest = modseq && uids.length > 0 ? uids.reduce((max, u) => Math.max(max, metas.get(u)?.modseq ?? 0), 0) : null;
+  // RFC 9051 6.4.4: an IMAP4rev2 client always gets ESEARCH (SEARCH without RETURN means RETURN (ALL)).
+  if (args.returnOptions === null && session.enabled.has('IMAP4REV2')) args = { ...args, returnOptions: [] };
   if (args.returnOptions === null) {
     session.send(`* SEARCH${numbers.map((n) => ' ' + n).join('')}${highest !== null ? ` (MODSEQ ${highest})` : ''}`);
     return;
