@@ -73,3 +73,29 @@ test('deliver: 75 (EX_TEMPFAIL) while the running server is locked, and on a wro
     await inst.cleanup();
   }
 });
+
+test('deliver through the running, unlocked server (admin socket): 0 and stored', async () => {
+  const inst = await makeInstance(PASSPHRASE);
+  try {
+    await withStore(inst.config, async (store) => {
+      await store.accounts.addDomain('example.org');
+      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
+    });
+    const server = await startServe(['--config', inst.config]);
+    try {
+      const unlock = await runCli(['unlock', '--config', inst.config, '--passphrase-file', inst.passphraseFile]);
+      assert.equal(unlock.code, 0, unlock.stderr);
+      const r = await runCli(['deliver', '--config', inst.config, '--to', 'alice@example.org'], { input: MESSAGE });
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      await server.stop();
+    }
+    await withStore(inst.config, async (store) => {
+      const user = (await store.accounts.getUser('alice@example.org'))!;
+      const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
+      assert.equal((await store.mail.listMessages(inbox.id)).length, 1);
+    });
+  } finally {
+    await inst.cleanup();
+  }
+});
