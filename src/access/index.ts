@@ -306,7 +306,25 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
     return false;
   };
 
+  /** admit() must never throw into a listener's accept handler: a bug here is logged, and the connection
+   * is refused on client listeners (fail closed) and admitted on open ones (mail keeps flowing). */
   function admit(listener: string, socket: Socket): boolean {
+    try {
+      return admitChecked(listener, socket);
+    } catch (err) {
+      const open = (() => {
+        try {
+          return policy(listener).open;
+        } catch {
+          return false;
+        }
+      })();
+      log.error({ err, event: 'access-admit-failed', listener, remoteAddress: socket.remoteAddress, admitted: open }, 'access check failed');
+      return open;
+    }
+  }
+
+  function admitChecked(listener: string, socket: Socket): boolean {
     const remote = socket.remoteAddress;
     // A unix socket (LMTP, the admin socket) has no address: the file mode guards it.
     if (!remote) return true;
