@@ -8,6 +8,15 @@
 // Must never: import a protocol or service module (smtp, imap, queue...), see the passphrase (the vault
 // hands it a derived key), log message content or secrets, or return data that failed authentication.
 //
+// Files in the data directory: store.db (the database, every page AEGIS-256 encrypted and authenticated),
+// store.db-wal and store.db-shm (SQLite's write-ahead log, encrypted the same way, and its index, which
+// holds no data), store.keycheck (a MAC telling a wrong key from a damaged file), store.header (a MAC of the
+// database's 24 plaintext header bytes). A consistent copy (backup) is the closed store's files, or the
+// SQLite backup API on an open one; the WAL must go with the database file.
+//
+// Threads: the writer (sqlite/writer-worker.ts, every mutation, group commit), the checkpointer
+// (sqlite/checkpointer.mjs: WAL checkpoints and verify()), and reads on the caller's thread (sqlite/reader.ts).
+//
 // Implementation notes:
 // - All writes go through the writer worker; never write with the main-thread connection (it is opened
 //   read-only in spirit: only SELECTs go through Reader).

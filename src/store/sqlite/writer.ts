@@ -72,6 +72,7 @@ export class Writer {
       });
       worker.on('exit', (code) => {
         if (!started) reject(new StoreError('unavailable', `store writer exited with code ${code} before opening`));
+        else if (!writer.closed) log?.error({ code }, 'store writer stopped unexpectedly; writes fail until the store is reopened');
         writer.fail(new StoreError('unavailable', 'store writer has stopped'));
         writer.resolveClosed?.();
       });
