@@ -290,6 +290,11 @@ export class ImapClient {
 
   async startTls(): Promise<void> {
     await this.ok('STARTTLS');
+    await this.upgrade();
+  }
+
+  /** The client side of the TLS handshake, after a STARTTLS OK read by the caller. */
+  async upgrade(): Promise<void> {
     this.socket.off('data', this.onData);
     const secure = tlsConnect({ socket: this.socket, rejectUnauthorized: false });
     await new Promise<void>((resolve, reject) => {

@@ -31,14 +31,34 @@ test('login rules', async (t) => {
     assert.match(r.tagged, /\[CAPABILITY .*IMAP4rev2/);
   });
 
-  await t.test('plain text pipelined after STARTTLS is discarded', async () => {
+  await t.test('plain text pipelined after STARTTLS is discarded (no command injection)', async () => {
     const c = await h.plainClient();
+    // the injected command would log in if it survived the handshake
     c.write(`A1 STARTTLS\r\nA2 LOGIN alice@example.org "${PASSWORD}"\r\n`);
-    const r = await c.until('A1');
-    assert.equal(r.status, 'OK');
-    // the client must not see an answer to A2 after the handshake
-    const tc = await ImapClient.connectTls(h.tlsPort);
-    tc.destroy();
+    assert.equal((await c.until('A1')).status, 'OK');
+    await c.upgrade();
+    const r = await c.ok('CAPABILITY');
+    assert.ok(!r.untagged.some((l) => l.startsWith('A2')), r.untagged.join('\n'));
+    assert.match(r.untagged[0]!, /AUTH=PLAIN/, 'still not logged in');
+    assert.match((await c.command('SELECT INBOX')).tagged, /BAD .*before login/);
+  });
+
+  await t.test('the delay after failed logins grows per connection', async () => {
+    const slow = await startHarness({ imap: { login_failure_delay_ms: 150, login_failure_max_delay_ms: 1000 } });
+    try {
+      const c = await slow.client({ login: false });
+      const t0 = Date.now();
+      await c.command('LOGIN alice@example.org wrong');
+      const first = Date.now() - t0;
+      const t1 = Date.now();
+      await c.command('LOGIN alice@example.org wrong');
+      const second = Date.now() - t1;
+      // lower bounds only: the configured delay, then twice it
+      assert.ok(first >= 150, `first failure answered after ${first} ms`);
+      assert.ok(second >= 300, `second failure answered after ${second} ms`);
+    } finally {
+      await slow.close();
+    }
   });
 
   await t.test('AUTHENTICATE PLAIN with an initial response, and with a continuation', async () => {
