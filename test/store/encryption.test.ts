@@ -185,3 +185,36 @@ test('a flipped byte in a message body page makes getBody fail as corrupt', asyn
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('the database is AEGIS-256 encrypted under the raw key (no key derivation): a passphrase-style key does not open it', async () => {
+  const { default: Database } = await import('better-sqlite3-multiple-ciphers');
+  const dir = await tempDir();
+  const key = randomBytes(32);
+  try {
+    const store = await openStore({ dir, key });
+    await populate(store);
+    await store.close();
+    const path = join(dir, 'store.db');
+    const raw = new Database(path, { fileMustExist: true });
+    try {
+      raw.pragma(`cipher = 'aegis'`);
+      raw.pragma(`algorithm = 'aegis-256'`);
+      raw.pragma(`key = "x'${key.toString('hex')}'"`);
+      assert.ok((raw.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n === 1);
+      assert.deepEqual(raw.pragma('cipher'), [{ aegis: 'aegis' }]);
+    } finally {
+      raw.close();
+    }
+    // The same 32 bytes given as a passphrase go through the cipher's KDF and yield another key.
+    const derived = new Database(path, { fileMustExist: true });
+    try {
+      derived.pragma(`cipher = 'aegis'`);
+      derived.pragma(`key = '${key.toString('hex')}'`);
+      assert.throws(() => derived.prepare('SELECT count(*) FROM users').get(), /not a database/);
+    } finally {
+      derived.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
