@@ -143,6 +143,29 @@ test('extensions and limits', async (t) => {
     assert.match((await c.ok('STATUS INBOX (SIZE MESSAGES)')).untagged[0]!, /SIZE \d+ MESSAGES 4/);
   });
 
+  await t.test('LIST-EXTENDED: SUBSCRIBED, RECURSIVEMATCH, CHILDINFO, \\NonExistent', async () => {
+    await c.ok('CREATE Lists/Sub');
+    await c.ok('SUBSCRIBE Lists/Sub');
+    await c.ok('SUBSCRIBE Ghost');
+    const r = await c.ok('LIST (SUBSCRIBED RECURSIVEMATCH) "" "Lists"');
+    // "Lists" itself was never created: it is a \\Noselect parent with a subscribed child
+    assert.deepEqual(r.untagged, ['* LIST (\\Noselect \\HasChildren) "/" "Lists" ("CHILDINFO" ("SUBSCRIBED"))']);
+    const g = await c.ok('LIST (SUBSCRIBED) "" "Ghost"');
+    assert.deepEqual(g.untagged, ['* LIST (\\NonExistent \\Subscribed) "/" "Ghost"']);
+    const m = await c.ok('LIST "" ("Lists" "Lists/%") RETURN (CHILDREN SUBSCRIBED)');
+    assert.deepEqual(m.untagged, ['* LIST (\\Noselect \\HasChildren) "/" "Lists"', '* LIST (\\HasNoChildren \\Subscribed) "/" "Lists/Sub"']);
+  });
+
+  await t.test('LITERAL- form and APPEND over quota', async () => {
+    const r = await c.ok('STATUS {5-}\r\nINBOX (MESSAGES)');
+    assert.match(r.untagged[0]!, /MESSAGES 4/);
+    await h.store.accounts.updateUser('alice@example.org', { quotaBytes: 100 });
+    const msg = message('too much');
+    const q = await c.command(`APPEND INBOX {${msg.length}+}\r\n${msg}`);
+    assert.match(q.tagged, /NO \[OVERQUOTA\]/);
+    await h.store.accounts.updateUser('alice@example.org', { quotaBytes: 10 * 1024 * 1024 });
+  });
+
   await t.test('UTF8=ACCEPT: UTF-8 mailbox names', async () => {
     const d = await h.client();
     await d.ok('ENABLE UTF8=ACCEPT');

@@ -105,8 +105,7 @@ function subscription(name: 'SUBSCRIBE' | 'UNSUBSCRIBE', subscribed: boolean) {
     async run(session, wire: string) {
       const user = session.requireUser();
       const mailboxName = mailboxFromWire(wire, session.utf8);
-      // RFC 9051 6.3.7: subscribing to a mailbox that does not exist is allowed but a server may refuse.
-      if (subscribed && !(await session.store.mail.getMailbox(user.id, mailboxName))) throw new ImapNo('NONEXISTENT', 'No such mailbox');
+      // RFC 9051 6.3.7: a name that does not exist (yet, or any more) may be subscribed, as Dovecot allows.
       await session.store.mail.setSubscribed(user.id, mailboxName, subscribed);
     },
   });
