@@ -163,7 +163,7 @@ export class QueueRunner {
       this.scheduleFromStore = true;
       this.wakeHint = 0;
       const known = new Set(this.backlog.map((e) => e.id));
-      for (const entry of await store.queue.due(now)) if (!known.has(entry.id)) this.backlog.push(entry);
+      for (const entry of await store.queue.due(now)) if (!known.has(entry.id) && !this.inflight.has(entry.id)) this.backlog.push(entry);
     }
     while (this.backlog.length > 0) {
       if (this.closed || this.inflight.size >= this.settings.maxDeliveries) break;
@@ -284,7 +284,11 @@ export class QueueRunner {
     }
   }
 
-  private async process(store: Store, entry: QueueEntry): Promise<void> {
+  private async process(store: Store, snapshot: QueueEntry): Promise<void> {
+    // The backlog's copy may be older than the last attempt (a scan can overlap a delivery of the same
+    // entry): decide from the store's current state, read while this entry is marked in flight.
+    const entry = await store.queue.get(snapshot.id);
+    if (!entry) return;
     const now = Date.now();
     const due = entry.recipients.filter((r) => isPending(r) && r.nextAttemptAt <= now);
     if (due.length === 0) return;
