@@ -138,8 +138,8 @@ interface Container {
   children: Container[];
 }
 
-/** RFC 5256 3 REFERENCES (steps 1-4 and 6: linking by References/In-Reply-To, pruning empty containers,
- * sorting by date). todo: step 5, merging root threads by base subject. */
+/** RFC 5256 3 REFERENCES: linking by References/In-Reply-To (steps 1-2), pruning empty containers (4),
+ * gathering root threads by base subject (5) and sorting by date (6). */
 export function referencesThreads(messages: MessageWithSummary[], idOf: (m: MessageWithSummary) => number): ThreadNode[] {
   const byId = new Map<string, Container>();
   const get = (id: string): Container => {
@@ -181,10 +181,15 @@ export function referencesThreads(messages: MessageWithSummary[], idOf: (m: Mess
     }
     if (prev && prev !== c && !isAncestor(c, prev)) link(prev, c);
   }
+  const subjects = new Map<ThreadNode, { base: string; reply: boolean }>();
   const toNodes = (c: Container): ThreadNode[] => {
     const kids = c.children.flatMap(toNodes);
     if (!c.message) return kids.length === 0 ? [] : [{ id: null, date: Math.min(...kids.map((k) => k.date)), children: kids }];
-    return [{ id: idOf(c.message), date: sortDate(c.message), children: kids }];
+    const node: ThreadNode = { id: idOf(c.message), date: sortDate(c.message), children: kids };
+    const subject = c.message.summary.headers['subject'] ?? c.message.summary.envelope.subject ?? '';
+    const base = baseSubject(subject);
+    subjects.set(node, { base, reply: base !== subject.replace(/[\t\r\n ]+/g, ' ').trim().toLowerCase() });
+    return [node];
   };
   const roots: ThreadNode[] = [];
   for (const c of byId.values()) if (!c.parent) roots.push(...toNodes(c));
@@ -199,5 +204,46 @@ export function referencesThreads(messages: MessageWithSummary[], idOf: (m: Mess
     for (const n of nodes) n.children = sortTree(n.children);
     return nodes.sort((a, b) => a.date - b.date || (a.id ?? 0) - (b.id ?? 0));
   };
-  return sortTree(prune(roots, true));
+  return sortTree(gatherBySubject(prune(roots, true), subjects));
+}
+
+/** RFC 5256 3 step 5: root threads whose base subjects are equal are put together. */
+function gatherBySubject(roots: ThreadNode[], subjects: Map<ThreadNode, { base: string; reply: boolean }>): ThreadNode[] {
+  const info = (n: ThreadNode) => subjects.get(n.id === null ? (n.children[0] as ThreadNode) : n);
+  const table = new Map<string, ThreadNode>();
+  for (const r of roots) {
+    const s = info(r);
+    if (!s || s.base === '') continue;
+    const old = table.get(s.base);
+    if (!old) table.set(s.base, r);
+    else if ((r.id === null && old.id !== null) || (info(old)?.reply && !s.reply && !(old.id === null))) table.set(s.base, r);
+  }
+  const out: ThreadNode[] = [];
+  for (const r of roots) {
+    const s = info(r);
+    const target = s && s.base !== '' ? table.get(s.base) : undefined;
+    if (!target || target === r) {
+      out.push(r);
+      continue;
+    }
+    if (target.id === null && r.id === null) {
+      target.children.push(...r.children);
+    } else if (target.id === null) {
+      target.children.push(r);
+    } else if (r.id === null) {
+      // the dummy becomes the thread: move the old root under it and let it take the old root's place
+      r.children.push({ ...target, children: target.children });
+      target.id = null;
+      target.children = r.children;
+    } else if (s?.reply && !info(target)?.reply) {
+      target.children.push(r);
+    } else {
+      const copy: ThreadNode = { ...target, children: target.children };
+      subjects.set(copy, info(target)!);
+      target.id = null;
+      target.children = [copy, r];
+    }
+    target.date = Math.min(target.date, r.date);
+  }
+  return out;
 }
