@@ -7,8 +7,8 @@
 // - The signer returns the message with CRLF line endings: what it signed is exactly what SMTP sends.
 // - One RSA signature and, when the domain also has an Ed25519 key, a second Ed25519 one (RFC 8463 dual
 //   signing): verifiers that do not know Ed25519 ignore it.
-export { createSigner, SIGNED_HEADERS, OVERSIGNED_HEADERS } from './sign.ts';
-export type { Signer, SignerOptions } from './sign.ts';
+export { createSigner, createConfiguredSigner, SIGNED_HEADERS, OVERSIGNED_HEADERS } from './sign.ts';
+export type { Signer, SignerOptions, DkimConfig } from './sign.ts';
 export {
   generateKey,
   importKey,

@@ -216,3 +216,16 @@ export function createSigner(store: { secrets: SecretStore }, options: SignerOpt
     },
   };
 }
+
+/** The [dkim] config section's keys that the signer uses. */
+export interface DkimConfig {
+  enabled: boolean;
+  selector: string;
+  ed25519: boolean;
+}
+
+/** The signer as configured by [dkim]: `enabled = false` gives one that returns messages unchanged. */
+export function createConfiguredSigner(store: { secrets: SecretStore }, config: DkimConfig, log?: Logger): Signer {
+  if (!config.enabled) return { sign: async (raw) => toCrlf(raw) };
+  return createSigner(store, { selector: config.selector, ed25519: config.ed25519, ...(log ? { log } : {}) });
+}

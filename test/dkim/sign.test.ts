@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { dkimVerify } from 'mailauth';
-import { createSigner, dnsRecord, generateKey, importKey, saveKey, OVERSIGNED_HEADERS } from '../../src/dkim/index.ts';
+import { createConfiguredSigner, createSigner, dnsRecord, generateKey, importKey, saveKey, OVERSIGNED_HEADERS } from '../../src/dkim/index.ts';
 import { createResolver } from '../../src/dns/index.ts';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
 import { memorySecrets } from './memory-secrets.ts';
@@ -172,4 +172,24 @@ test('opendkim-testmsg verifies an Ed25519 signature', { skip: !canRunOpendkim()
   assert.match(signed.toString(), /a=ed25519-sha256/);
   const good = await opendkimVerify(dns, signed);
   assert.equal(good.code, 0, good.output);
+});
+
+test('[dkim] config: a preferred selector wins over a newer key; enabled = false signs nothing', async (t) => {
+  const secrets = memorySecrets();
+  const dns = await startDnsServer();
+  t.after(() => dns.close());
+  const old = { ...generateKey('example.test', 'preferred', 'rsa'), createdAt: 1 };
+  const newer = generateKey('example.test', 'newer', 'rsa');
+  for (const key of [old, newer]) {
+    await saveKey(secrets, key);
+    dns.set(dnsRecord(key).name, 'TXT', [dnsRecord(key).value]);
+  }
+  const resolver = createResolver({ upstream: [dns.upstream], timeoutMs: 1000 });
+  const preferred = await createConfiguredSigner({ secrets }, { enabled: true, selector: 'preferred', ed25519: true }).sign(Buffer.from(MESSAGE), 'example.test');
+  assert.match(preferred.toString(), /s=preferred;/);
+  assert.deepEqual(await verify(preferred, resolver), [{ result: 'pass', algo: 'rsa-sha256' }]);
+  const fallback = await createConfiguredSigner({ secrets }, { enabled: true, selector: 'absent', ed25519: true }).sign(Buffer.from(MESSAGE), 'example.test');
+  assert.match(fallback.toString(), /s=newer;/, 'without the preferred selector, the newest key signs');
+  const off = await createConfiguredSigner({ secrets }, { enabled: false, selector: 'mail', ed25519: true }).sign(Buffer.from(MESSAGE), 'example.test');
+  assert.equal(off.toString(), MESSAGE);
 });
