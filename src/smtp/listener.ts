@@ -5,7 +5,7 @@ import { SMTPServer, type SMTPServerOptions, type SMTPServerDataStream, type SMT
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Socket } from 'node:net';
 import { BlockList, isIP } from 'node:net';
-import { unlink } from 'node:fs/promises';
+import { chmod, unlink } from 'node:fs/promises';
 import type { Runtime, Protocol } from '../runtime/index.ts';
 import type { Logger } from '../log/index.ts';
 import { ENHANCED_PREFIX } from './reply.ts';
@@ -67,6 +67,8 @@ interface ListenerOptions {
   limits: ListenerLimits;
   log: Logger;
   smtp: SMTPServerOptions;
+  /** Mode for unix-socket listeners. */
+  socketMode?: number;
 }
 
 /**
@@ -179,6 +181,7 @@ export async function startListener(opts: ListenerOptions, specs: readonly strin
       });
       const address = server.server.address();
       if ('path' in where) {
+        if (opts.socketMode !== undefined) await chmod(where.path, opts.socketMode);
         servers.push({ server, path: where.path });
         listening.push({ name: opts.name, address: where.path, port: 0 });
       } else {

@@ -34,6 +34,7 @@ export async function startLmtp(runtime: Runtime, deps: SmtpDeps): Promise<Liste
       protocol: 'lmtp',
       limits: config.lmtp,
       log,
+      socketMode: config.lmtp.socket_mode,
       smtp: {
         lmtp: true,
         // Trusted local transport: no AUTH, and no STARTTLS (Postfix's LMTP client does not use it by default).

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { stat } from 'node:fs/promises';
 import { SmtpClient } from './client.ts';
 import { message, startSmtpHarness, type SmtpHarness } from './harness.ts';
 import { postfixAvailable, startPostfix } from './postfix.ts';
@@ -68,6 +69,7 @@ test('LHLO required (HELO refused); one reply per recipient after DATA; unknown 
 test('LMTP over a unix socket; locked store answers 421 at connect', async () => {
   await withHarness({ lmtp: 'unix' }, async (h) => {
     assert.ok('path' in h.lmtp);
+    assert.equal((await stat(h.lmtp.path)).mode & 0o777, 0o666, 'Postfix\'s lmtp client (user postfix) can connect');
     const c = await SmtpClient.connect(h.lmtp);
     await c.reply();
     await c.send('LHLO mta.example.org');

@@ -83,6 +83,11 @@ export const lmtpSection = z
     ...limits,
     /** An MTA delivering over LMTP sends many recipients in one transaction. */
     max_recipients: z.number().int().positive().max(10_000).default(1000),
+    /** Permissions of a unix-socket listener (TOML octal, e.g. 0o660). Postfix's lmtp client runs as the
+     * postfix user and needs write access; 0o666 is Dovecot's default for its LMTP socket. Tighten it (and
+     * put the socket in a directory only the MTA can reach) on a multi-user machine: anyone who can connect
+     * can deliver to local users without the MX restrictions. */
+    socket_mode: z.number().int().min(0).max(0o777).default(0o666),
   })
   .strict()
   .prefault({});
