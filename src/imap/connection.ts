@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { constants as zlibConstants, createDeflateRaw, createInflateRaw, type DeflateRaw, type InflateRaw } from 'node:zlib';
-import { MAX_QUEUED_COMMANDS, MAX_SMALL_LITERAL_BYTES } from './limits.ts';
+import { MAX_PREAUTH_LITERAL_BYTES, MAX_QUEUED_COMMANDS, MAX_SMALL_LITERAL_BYTES } from './limits.ts';
 import { Framer } from './parser/frame.ts';
 import type { InputItem, Transport } from './session.ts';
 
@@ -29,6 +29,7 @@ export class Connection implements Transport {
   private inflate: InflateRaw | null = null;
   private paused = false;
   private idleTimeoutMs = 0;
+  private authenticated = false;
   secure: boolean;
   readonly remoteAddress: string;
   readonly listener: string;
@@ -48,8 +49,17 @@ export class Connection implements Transport {
 
   private newFramer(): Framer {
     const max = this.options.maxMessageBytes;
-    // APPEND carries a message: its literal may be as big as the APPENDLIMIT; anything else stays small.
-    return new Framer((first) => (/^\S+ APPEND /i.test(first) ? max : MAX_SMALL_LITERAL_BYTES));
+    // APPEND carries a message: its literal may be as big as the APPENDLIMIT; anything else stays small,
+    // and before login smaller still (only LOGIN needs literals then).
+    return new Framer((first) => {
+      if (!this.authenticated) return MAX_PREAUTH_LITERAL_BYTES;
+      return /^\S+ APPEND /i.test(first) ? max : MAX_SMALL_LITERAL_BYTES;
+    });
+  }
+
+  /** Called at login: APPEND-sized literals are allowed from now on. */
+  setAuthenticated(): void {
+    this.authenticated = true;
   }
 
   private readonly onData = (chunk: Buffer) => {
@@ -110,6 +120,8 @@ export class Connection implements Transport {
     if (this.queue.length >= MAX_QUEUED_COMMANDS && !this.paused) {
       this.paused = true;
       this.socket.pause();
+      // With COMPRESS, bytes already received could inflate into many more commands: stop that too.
+      this.inflate?.pause();
     }
   }
 
@@ -118,6 +130,7 @@ export class Connection implements Transport {
     if (this.paused && this.queue.length < MAX_QUEUED_COMMANDS / 2) {
       this.paused = false;
       this.socket.resume();
+      this.inflate?.resume();
     }
     if (item) return Promise.resolve(item);
     if (this.ended) return Promise.resolve(null);

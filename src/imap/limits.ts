@@ -9,8 +9,12 @@ export const MAX_LINE_BYTES = 64 * 1024;
  * two, SEARCH a few). Bounds the work a single command can make us buffer. */
 export const MAX_LITERALS_PER_COMMAND = 32;
 
+/** Before login only LOGIN/AUTHENTICATE need literals (a user name and a password): a stranger may not
+ * make us buffer more than this per command. */
+export const MAX_PREAUTH_LITERAL_BYTES = 8 * 1024;
+
 /** Literals other than APPEND's message (user names, search strings, mailbox names) never need more than
- * this; bigger ones are refused before their bytes are read. */
+ * this, in total per command; bigger ones are refused before their bytes are read. */
 export const MAX_SMALL_LITERAL_BYTES = 64 * 1024;
 
 /** Parenthesis nesting of SEARCH keys and FETCH lists. Real clients stay below 10; the bound keeps the

@@ -34,6 +34,8 @@ export interface Transport {
   /** Upgrades to TLS after the tagged OK has been flushed; discards any input pipelined after STARTTLS. */
   startTls(): Promise<void>;
   startCompression(): void;
+  /** Login succeeded: larger literals (APPEND) are acceptable from now on. */
+  setAuthenticated(): void;
   /** The next command (or rejected command) from the client; null when the connection is gone. */
   nextInput(): Promise<InputItem | null>;
   setIdleTimeout(ms: number): void;
@@ -275,6 +277,7 @@ export class Session {
   loggedIn(user: User, account: string): void {
     this.user = user;
     this.state = 'auth';
+    this.transport.setAuthenticated();
     this.transport.setIdleTimeout(this.config.imap.idle_timeout_ms);
     this.runtime.events.emit('auth-success', { protocol: 'imap', listener: this.transport.listener, remoteAddress: this.transport.remoteAddress, account });
     this.log.info({ account }, 'logged in');

@@ -71,6 +71,10 @@ test('extensions and limits', async (t) => {
     c.write(`L3 APPEND INBOX {5000+}\r\n${'x'.repeat(5000)}\r\n`);
     assert.match(await c.readLine(), /^L3 BAD \[TOOBIG\]/);
     await c.ok('NOOP');
+    // before login, no APPEND-sized literal either
+    const d = await h.client({ login: false });
+    d.write('P1 APPEND INBOX {9000}\r\n');
+    assert.match(await d.readLine(), /^P1 NO \[TOOBIG\]/);
     // a line over 64 KiB
     c.write(`L4 NOOP ${'y'.repeat(70 * 1024)}\r\n`);
     assert.match(await c.readLine(), /^L4 BAD \[TOOBIG\]/);

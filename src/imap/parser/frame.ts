@@ -22,7 +22,7 @@ export type FrameEvent =
   /** The command is refused before its literal: answer `tag <status> [code] text`. With close, end the connection. */
   | { kind: 'reject'; tag: string; status: 'BAD' | 'NO'; code: string | null; text: string; close: boolean };
 
-/** What a literal may weigh, decided from the command's first line (APPEND carries messages). */
+/** What the literals of a command may weigh together, decided from its first line (APPEND carries messages). */
 export type LiteralLimit = (firstLine: string) => number;
 
 const LITERAL_AT_END = /(~?)\{(\d{1,20})([+-]?)\}$/;
@@ -111,7 +111,8 @@ export class Framer {
       const size = Number(m[2]);
       const synchronising = m[3] === '';
       const first = this.lines[0] ?? '';
-      const limit = this.literalLimit(first);
+      // The limit holds for all literals of one command together (APPEND has a single one).
+      const limit = this.literalLimit(first) - this.literals.reduce((n, l) => n + l.length, 0);
       const tag = tagOf(first);
       if (this.literals.length >= MAX_LITERALS_PER_COMMAND) {
         events.push({ kind: 'reject', tag, status: 'BAD', code: 'LIMIT', text: `More than ${MAX_LITERALS_PER_COMMAND} literals in one command`, close: !synchronising });
