@@ -12,9 +12,10 @@ export function targetUids(selected: SelectedMailbox, set: SequenceSet, byUid: b
   }
   if (byUid) return resolveSet(set.ranges, selected.uids);
   const n = selected.exists;
+  // An empty mailbox: "1:*" names nothing; clients send it anyway, so it is not an error.
+  if (n === 0) return [];
   for (const r of set.ranges) {
     if (r.from > n || r.to > n) throw new ImapSyntaxError(`Invalid message sequence number (the mailbox has ${n} messages)`);
-    if (n === 0) throw new ImapSyntaxError('Invalid message sequence number (the mailbox is empty)');
   }
   const seqs = resolveSet(set.ranges, selected.sequenceNumbers());
   return seqs.map((s) => selected.uidAt(s) as number);

@@ -83,7 +83,8 @@ export const rename = defineCommand({
     const to = mailboxFromWire(args.to, session.utf8);
     if (to === 'INBOX') throw new ImapNo('ALREADYEXISTS', 'INBOX always exists');
     if (to === from) throw new ImapNo('ALREADYEXISTS', 'Source and target are the same mailbox');
-    if (to.startsWith(from + '/')) throw new ImapNo('CANNOT', 'A mailbox cannot be renamed into itself');
+    // RFC 9051 6.3.6: INBOX may be renamed below itself (its messages move, INBOX stays).
+    if (from !== 'INBOX' && to.startsWith(from + '/')) throw new ImapNo('CANNOT', 'A mailbox cannot be renamed into itself');
     const store = session.store;
     const mailbox = await store.mail.getMailbox(user.id, from);
     if (!mailbox) throw new ImapNo('NONEXISTENT', 'No such mailbox');
