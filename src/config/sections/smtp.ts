@@ -3,25 +3,15 @@
 import { z } from 'zod';
 import { listenList, durationMs } from './common.ts';
 
-/** Limits shared by every SMTP-family listener: what one connection may cost us. */
-const limits = {
-  /** Largest number of RCPT TO per message (Postfix smtpd_recipient_limit is 1000; 100 is what RFC 5321
-   * 4.5.3.1.8 asks a server to accept at least). Over the limit: 452 4.5.3. */
-  max_recipients: z.number().int().positive().max(10_000).default(100),
-  /** Longest command line in bytes. RFC 5321 4.5.3.1.4 says 512; SMTPUTF8 addresses, ESMTP parameters
-   * and AUTH PLAIN initial responses need more; Postfix accepts 2048 (line_length_limit). */
-  max_line_bytes: z.number().int().min(512).max(65_536).default(4096),
-  /** Commands answered per connection before 421 4.7.0 (a client that never ends holds a slot). */
-  max_commands: z.number().int().positive().default(10_000),
-  /** Error replies (4xx/5xx) per connection before 421 (Postfix smtpd_hard_error_limit = 20). */
-  max_errors: z.number().int().positive().default(20),
-  /** Idle time between commands before the connection is closed (Postfix smtpd_timeout = 300 s). */
-  idle_timeout_ms: durationMs.default(300_000),
-  /** Whole-connection time limit: a slow-drip client cannot hold a connection for ever. */
-  session_timeout_ms: durationMs.default(1_800_000),
-  /** Simultaneous connections on one listener (beyond: 421 at connect). */
-  max_clients: z.number().int().positive().default(500),
-};
+/** What one connection may cost us; the same keys in [smtp], [submission] and [lmtp] (listed in each table so
+ * that mailstack.example.toml documents them there). */
+const recipients = (n: number) => z.number().int().positive().max(10_000).default(n);
+const lineBytes = z.number().int().min(512).max(65_536).default(4096);
+const commands = z.number().int().positive().default(10_000);
+const errors = z.number().int().positive().default(20);
+const idleMs = durationMs.default(300_000);
+const sessionMs = durationMs.default(1_800_000);
+const clients = z.number().int().positive().default(500);
 
 export const smtpSection = z
   .object({
@@ -57,7 +47,22 @@ export const smtpSection = z
     /** Time budget for the SPF/DKIM/DMARC checks of one message; past it the message is accepted with
      * temperror results rather than holding the client. */
     auth_check_timeout_ms: durationMs.default(20_000),
-    ...limits,
+    /** Largest number of RCPT TO per message (RFC 5321 4.5.3.1.8 asks for at least 100; Postfix's
+     * smtpd_recipient_limit is 1000). Over the limit: 452 4.5.3. */
+    max_recipients: recipients(100),
+    /** Longest command line in bytes. RFC 5321 4.5.3.1.4 says 512; SMTPUTF8 addresses, ESMTP parameters and
+     * AUTH PLAIN initial responses need more (Postfix accepts 2048). */
+    max_line_bytes: lineBytes,
+    /** Commands answered per connection before 421 4.7.0 (a client that never ends holds a slot). */
+    max_commands: commands,
+    /** Error replies (4xx/5xx) per connection before 421 4.7.0 (Postfix smtpd_hard_error_limit = 20). */
+    max_errors: errors,
+    /** Idle time between commands before 421 and close (Postfix smtpd_timeout = 300 s). */
+    idle_timeout_ms: idleMs,
+    /** Whole-connection time limit: a slow-drip client cannot hold a connection for ever. */
+    session_timeout_ms: sessionMs,
+    /** Simultaneous connections on one listener (beyond: 421 at connect). */
+    max_clients: clients,
   })
   .strict()
   .prefault({});
@@ -70,7 +75,22 @@ export const submissionSection = z
     listen_tls: listenList.default([]),
     /** Failed AUTH attempts per connection before 421 (the rest of the guessing goes to the ban logic). */
     max_auth_failures: z.number().int().positive().default(3),
-    ...limits,
+    /** Largest number of RCPT TO per message (RFC 5321 4.5.3.1.8 asks for at least 100; Postfix's
+     * smtpd_recipient_limit is 1000). Over the limit: 452 4.5.3. */
+    max_recipients: recipients(100),
+    /** Longest command line in bytes. RFC 5321 4.5.3.1.4 says 512; SMTPUTF8 addresses, ESMTP parameters and
+     * AUTH PLAIN initial responses need more (Postfix accepts 2048). */
+    max_line_bytes: lineBytes,
+    /** Commands answered per connection before 421 4.7.0 (a client that never ends holds a slot). */
+    max_commands: commands,
+    /** Error replies (4xx/5xx) per connection before 421 4.7.0 (Postfix smtpd_hard_error_limit = 20). */
+    max_errors: errors,
+    /** Idle time between commands before 421 and close (Postfix smtpd_timeout = 300 s). */
+    idle_timeout_ms: idleMs,
+    /** Whole-connection time limit: a slow-drip client cannot hold a connection for ever. */
+    session_timeout_ms: sessionMs,
+    /** Simultaneous connections on one listener (beyond: 421 at connect). */
+    max_clients: clients,
   })
   .strict()
   .prefault({});
@@ -80,9 +100,22 @@ export const lmtpSection = z
     /** LMTP listeners (RFC 2033): a unix socket path or host:port. Trusted peers only (like Dovecot's
      * LMTP): no restrictions beyond the recipient having to exist. */
     listen: listenList.default([]),
-    ...limits,
-    /** An MTA delivering over LMTP sends many recipients in one transaction. */
-    max_recipients: z.number().int().positive().max(10_000).default(1000),
+    /** An MTA delivering over LMTP sends many recipients in one transaction. Largest number of RCPT TO per message (RFC 5321 4.5.3.1.8 asks for at least 100; Postfix's
+     * smtpd_recipient_limit is 1000). Over the limit: 452 4.5.3. */
+    max_recipients: recipients(1000),
+    /** Longest command line in bytes. RFC 5321 4.5.3.1.4 says 512; SMTPUTF8 addresses, ESMTP parameters and
+     * AUTH PLAIN initial responses need more (Postfix accepts 2048). */
+    max_line_bytes: lineBytes,
+    /** Commands answered per connection before 421 4.7.0 (a client that never ends holds a slot). */
+    max_commands: commands,
+    /** Error replies (4xx/5xx) per connection before 421 4.7.0 (Postfix smtpd_hard_error_limit = 20). */
+    max_errors: errors,
+    /** Idle time between commands before 421 and close (Postfix smtpd_timeout = 300 s). */
+    idle_timeout_ms: idleMs,
+    /** Whole-connection time limit: a slow-drip client cannot hold a connection for ever. */
+    session_timeout_ms: sessionMs,
+    /** Simultaneous connections on one listener (beyond: 421 at connect). */
+    max_clients: clients,
     /** Permissions of a unix-socket listener (TOML octal, e.g. 0o660). Postfix's lmtp client runs as the
      * postfix user and needs write access; 0o666 is Dovecot's default for its LMTP socket. Tighten it (and
      * put the socket in a directory only the MTA can reach) on a multi-user machine: anyone who can connect
