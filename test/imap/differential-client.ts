@@ -14,12 +14,37 @@ export interface Tagged {
 }
 
 export class RawImapClient {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private waiters: (() => void)[] = [];
   private tagNo = 0;
   private closed = false;
+  /** Complete responses not yet read. Split off as data arrives, so `buf` only ever holds an incomplete tail
+   *  and a long FETCH answer costs linear time on the client side. */
+  private queue: Buffer[] = [];
+  private queueHead = 0;
+  /** Offset in `buf` from which to look for the next line end (after a literal). */
+  private scanFrom = 0;
+
   private readonly onData = (chunk: Buffer): void => {
-    this.buf = Buffer.concat([this.buf, chunk]);
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    for (;;) {
+      const nl = this.buf.indexOf('\r\n', this.scanFrom);
+      if (nl < 0) break;
+      const m = /\{(\d+)\+?\}$/.exec(this.buf.toString('latin1', Math.max(0, nl - 24), nl));
+      if (m) {
+        const need = nl + 2 + Number(m[1]);
+        if (this.buf.length < need) {
+          // Wait for the rest of the literal; the next chunk re-checks from this line end.
+          this.scanFrom = nl;
+          break;
+        }
+        this.scanFrom = need;
+        continue;
+      }
+      this.queue.push(Buffer.from(this.buf.subarray(0, nl)));
+      this.buf = this.buf.subarray(nl + 2);
+      this.scanFrom = 0;
+    }
     this.wake();
   };
 
@@ -98,24 +123,13 @@ export class RawImapClient {
 
   /** One complete response line with its literals. */
   async readResponse(): Promise<Buffer> {
-    let scanFrom = 0;
-    for (;;) {
-      const nl = this.buf.indexOf('\r\n', scanFrom);
-      if (nl < 0) {
-        await this.more();
-        continue;
-      }
-      const m = /\{(\d+)\+?\}$/.exec(this.buf.toString('latin1', Math.max(0, nl - 24), nl));
-      if (m) {
-        const need = nl + 2 + Number(m[1]);
-        while (this.buf.length < need) await this.more();
-        scanFrom = need;
-        continue;
-      }
-      const line = this.buf.subarray(0, nl);
-      this.buf = this.buf.subarray(nl + 2);
-      return Buffer.from(line);
+    while (this.queueHead >= this.queue.length) await this.more();
+    const r = this.queue[this.queueHead++]!;
+    if (this.queueHead > 1024) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
     }
+    return r;
   }
 
   /** Send a command (literals given as Buffers are sent synchronising: wait for "+"). */
