@@ -92,7 +92,11 @@ async function runFetch(session: Session, args: Args, byUid: boolean): Promise<v
   }
 
   let metaByUid: Map<number, MessageMeta> | null = null;
-  if (!need.summary || args.changedSince !== null) {
+  // Flags-only FETCH of a few messages (what interactive clients send all the time) asks the store for
+  // just those; for many, one pass over the mailbox's list is cheaper than loading summaries.
+  const fewMessages = uids.length <= FETCH_BATCH && args.changedSince === null;
+  const useSummaries = need.summary || fewMessages;
+  if (!useSummaries || args.changedSince !== null) {
     const all = args.changedSince !== null ? await store.mail.changedSince(mailboxId, args.changedSince) : await store.mail.listMessages(mailboxId);
     metaByUid = new Map(all.map((m) => [m.uid, m]));
     if (args.changedSince !== null) uids = uids.filter((u) => metaByUid!.has(u));
@@ -101,7 +105,7 @@ async function runFetch(session: Session, args: Args, byUid: boolean): Promise<v
   for (let i = 0; i < uids.length; i += FETCH_BATCH) {
     const batch = uids.slice(i, i + FETCH_BATCH);
     let messages: (MessageMeta | MessageWithSummary)[];
-    if (need.summary) messages = await store.mail.getMessages(mailboxId, batch);
+    if (useSummaries) messages = await store.mail.getMessages(mailboxId, batch);
     else messages = batch.map((u) => metaByUid!.get(u)).filter((m): m is MessageMeta => m !== undefined);
     const seenNow = new Map<number, { flags: string[]; modseq: number }>();
     if (setSeen) {

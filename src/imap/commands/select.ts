@@ -72,8 +72,9 @@ function selectCommand(name: 'SELECT' | 'EXAMINE', readOnly: boolean) {
       if (args.qresync && !session.enabled.has('QRESYNC')) throw new ImapSyntaxError('QRESYNC parameter needs ENABLE QRESYNC first');
       const hadSelected = session.selected !== null;
       session.deselect();
-      // RFC 7162 3.2.11: with QRESYNC the end of the previous selection is marked.
-      if (hadSelected && session.enabled.has('QRESYNC')) session.send('* OK [CLOSED] Previous mailbox closed');
+      // RFC 9051 6.3.2 / RFC 7162 3.2.11: the end of the previous selection is marked (clients that do not
+      // know the code ignore it, RFC 9051 7.1).
+      if (hadSelected) session.send('* OK [CLOSED] Previous mailbox closed');
       if (args.condstore) session.enabled.add('CONDSTORE');
       const mailboxName = mailboxFromWire(args.name, session.utf8);
       const store = session.store;
