@@ -196,33 +196,39 @@ export class Session {
   }
 
   private async execute(frame: CommandFrame): Promise<void> {
-    const p = new CommandParser(frame);
-    let tag = '*';
-    let command: Command | undefined;
+    const started = Date.now();
+    // What is known so far about the command, for the error reply and the log line.
+    const current: { tag: string; command: Command | undefined } = { tag: '*', command: undefined };
     try {
-      tag = p.tag();
-      p.sp();
-      let name = p.atom().toUpperCase();
-      if (name === 'UID') {
-        p.sp();
-        name = 'UID ' + p.atom().toUpperCase();
-      }
-      command = COMMANDS.get(name);
-      if (!command) throw new ImapSyntaxError(`Unknown command ${name.slice(0, 40)}`);
-      if (!command.states.includes(this.state)) throw new ImapSyntaxError(stateError(command.name, this.state));
-      const args = command.parse(p, this);
-      const done = await command.run(this, args, tag);
-      if (done && done.tagged) return;
-      if (this.state === 'logout') {
-        this.send(`${tag} OK ${command.name} completed`);
-        return;
-      }
-      this.reportUpdates(command.allowExpungeAfter !== false);
-      const code = done && done.code ? `[${done.code}] ` : '';
-      this.send(`${tag} OK ${code}${(done && done.text) ?? `${command.name} completed`}`);
+      await this.dispatch(new CommandParser(frame), current);
     } catch (err) {
-      this.replyError(tag, command, err);
+      this.replyError(current.tag, current.command, err);
     }
+    // One line per command at debug level: name and time, never arguments (they may hold a password).
+    this.log.debug({ command: current.command?.name ?? null, ms: Date.now() - started }, 'command');
+  }
+
+  private async dispatch(p: CommandParser, current: { tag: string; command: Command | undefined }): Promise<void> {
+    const tag = (current.tag = p.tag());
+    p.sp();
+    let name = p.atom().toUpperCase();
+    if (name === 'UID') {
+      p.sp();
+      name = 'UID ' + p.atom().toUpperCase();
+    }
+    const command = (current.command = COMMANDS.get(name));
+    if (!command) throw new ImapSyntaxError(`Unknown command ${name.slice(0, 40)}`);
+    if (!command.states.includes(this.state)) throw new ImapSyntaxError(stateError(command.name, this.state));
+    const args = command.parse(p, this);
+    const done = await command.run(this, args, tag);
+    if (done && done.tagged) return;
+    if (this.state === 'logout') {
+      this.send(`${tag} OK ${command.name} completed`);
+      return;
+    }
+    this.reportUpdates(command.allowExpungeAfter !== false);
+    const code = done && done.code ? `[${done.code}] ` : '';
+    this.send(`${tag} OK ${code}${(done && done.text) ?? `${command.name} completed`}`);
   }
 
   private replyError(tag: string, command: Command | undefined, err: unknown): void {
