@@ -150,7 +150,7 @@ export class Session {
     if (this.state !== 'notauth') {
       caps.push(
         'UIDPLUS', 'MOVE', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'SEARCHRES', 'SPECIAL-USE', 'CREATE-SPECIAL-USE',
-        'LIST-EXTENDED', 'LIST-STATUS', 'CHILDREN', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE', 'STATUS=SIZE',
+        'LIST-EXTENDED', 'LIST-STATUS', 'CHILDREN', 'QUOTA', 'QUOTA=RES-STORAGE', 'STATUS=SIZE',
         'SORT', 'THREAD=REFERENCES', 'THREAD=ORDEREDSUBJECT', 'BINARY', 'UTF8=ACCEPT',
         `APPENDLIMIT=${this.config.store.max_message_bytes}`,
       );
