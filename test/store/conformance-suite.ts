@@ -469,6 +469,22 @@ export function runStoreConformance(name: string, makeStore: MakeStore): void {
         assert.equal(await store.secrets.delete('tls/cert'), false);
       }));
 
+    test('import: UIDVALIDITY and UIDs from the old server are kept; UIDs below UIDNEXT are refused', () =>
+      withStore(makeStore, async (store) => {
+        const bob = await userWithDomain(store);
+        const archive = (await store.mail.getMailbox(bob.id, 'Archive'))!;
+        await store.mail.setUidValidity(archive.id, 1_234_567_890);
+        assert.equal((await store.mail.getMailboxById(archive.id))?.uidValidity, 1_234_567_890);
+        const imported = await store.mail.importMessage(archive.id, { raw: message('old one'), uid: 7, flags: ['\\Seen'] });
+        assert.equal(imported.uid, 7);
+        assert.equal((await store.mail.getMailboxById(archive.id))?.uidNext, 8);
+        await rejectsWith(store.mail.importMessage(archive.id, { raw: message('again'), uid: 7 }), 'exists');
+        await rejectsWith(store.mail.setUidValidity(archive.id, 42), 'in_use');
+        await store.mail.setUidValidity(archive.id, 1_234_567_890);
+        assert.equal((await store.mail.append(archive.id, { raw: message('new') })).uid, 8);
+        assert.deepEqual((await store.mail.listMessages(archive.id)).map((m) => m.uid), [7, 8]);
+      }));
+
     test('reopening keeps everything, and UIDNEXT is not reused after an expunge and a restart', () =>
       withStore(makeStore, async (store, harness) => {
         const bob = await userWithDomain(store);
