@@ -8,7 +8,7 @@ import type { AdminHandler } from '../admin/index.ts';
 import { createResolver } from '../dns/index.ts';
 import { createAccessControl } from '../access/index.ts';
 import { startQueue } from '../queue/index.ts';
-import { createSigner, type Signer } from '../dkim/index.ts';
+import { createConfiguredSigner, type Signer } from '../dkim/index.ts';
 import { deliverLocal } from '../delivery/index.ts';
 import { startSmtp, startSubmission, startLmtp } from '../smtp/index.ts';
 import { startImap } from '../imap/index.ts';
@@ -58,10 +58,11 @@ export async function startEverything(runtime: Runtime): Promise<Wiring> {
     listeners,
     adminHandlers: { ...access.adminHandlers, ...queue.adminHandlers },
     async onUnlocked(store) {
-      signer = createSigner(store);
+      signer = createConfiguredSigner(store, config.dkim, log);
       const loaded = await access.reload();
       log.info({ event: 'access-loaded', bans: loaded.bans, geoip: loaded.geoip ? loaded.geoip.source : null }, 'access control loaded from the vault');
-      await queue.flush().catch((err: unknown) => log.warn({ err }, 'queue: first run after unlock failed'));
+      // Due mail runs now; deferred mail keeps its retry time.
+      queue.wake();
     },
     async close() {
       await Promise.all(listeners.map((l) => l.close().catch((err: unknown) => log.error({ err }, 'listener close failed'))));
