@@ -24,7 +24,15 @@ export interface SearchResult {
 export async function runSearch(session: Session, selected: SelectedMailbox, key: SearchKey): Promise<SearchResult> {
   const store = session.store;
   const mailboxId = selected.mailbox.id;
-  const all = (await store.mail.listMessages(mailboxId)).filter((m) => selected.seqOf(m.uid) > 0);
+  // Keys on flags, sizes, dates or modseqs need every message's metadata; keys on UIDs, sequence numbers,
+  // headers and text do not, and skipping the list makes the common header/body searches cheaper.
+  let needMeta = false;
+  collect(key, (node) => {
+    if (node.k === 'flag' || node.k === 'internaldate' || node.k === 'sentdate' || node.k === 'size' || node.k === 'modseq') needMeta = true;
+  });
+  const all: MessageMeta[] = needMeta
+    ? (await store.mail.listMessages(mailboxId)).filter((m) => selected.seqOf(m.uid) > 0)
+    : selected.uids.map((uid) => ({ uid, modseq: 0, flags: [], internalDate: 0, size: 0, bodyId: 0 }));
   const metas = new Map(all.map((m) => [m.uid, m]));
   const sets = new Map<SearchKey, Set<number>>();
   const needSummary = { sentDate: false };
