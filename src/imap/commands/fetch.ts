@@ -119,14 +119,24 @@ async function runFetch(session: Session, args: Args, byUid: boolean): Promise<v
         }
       }
     }
+    // Text-only responses (FLAGS, ENVELOPE, ... without literals) of a batch go out as one buffer.
+    let text: string[] = [];
     for (const m of messages) {
       const seq = selected.seqOf(m.uid);
       if (seq === 0) continue;
       const changed = seenNow.get(m.uid);
       const meta = changed ? { ...m, flags: changed.flags, modseq: changed.modseq } : m;
       const body = need.body ? await store.mail.getBody(m.bodyId) : null;
-      session.send(renderMessage(session, seq, meta, body, items, changed !== undefined));
+      const chunks = renderMessage(session, seq, meta, body, items, changed !== undefined);
+      if (chunks.every((c) => typeof c === 'string')) {
+        text.push((chunks as string[]).join(''));
+        continue;
+      }
+      if (text.length > 0) session.send(text.join('\r\n'));
+      text = [];
+      session.send(chunks);
     }
+    if (text.length > 0) session.send(text.join('\r\n'));
     await session.backpressure();
   }
 }

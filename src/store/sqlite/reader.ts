@@ -39,6 +39,7 @@ export const MAX_SEARCH_NEEDLE_LENGTH = 1024;
 
 export class Reader {
   private statements = new Map<string, SqliteStatement>();
+  private rawStatements = new Map<string, SqliteStatement>();
 
   constructor(private readonly db: SqliteDatabase) {}
 
@@ -56,6 +57,16 @@ export class Reader {
     if (!statement) {
       statement = this.db.prepare<unknown[], unknown>(text);
       this.statements.set(text, statement);
+    }
+    return statement;
+  }
+
+  /** A statement returning rows as arrays, cached apart from sql()'s (raw mode is a property of the statement). */
+  private rawSql(text: string): SqliteStatement {
+    let statement = this.rawStatements.get(text);
+    if (!statement) {
+      statement = this.db.prepare<unknown[], unknown>(text).raw(true);
+      this.rawStatements.set(text, statement);
     }
     return statement;
   }
@@ -171,9 +182,23 @@ export class Reader {
   // ------------------------------------------------------------ messages
 
   listMessages(mailboxId: number): MessageMeta[] {
-    return this.run('listing messages', () =>
-      (this.sql('SELECT uid, modseq, flags, internal_date, size, body_id FROM messages WHERE mailbox_id = ? ORDER BY uid').all(mailboxId) as MessageRow[]).map(toMeta),
-    );
+    return this.run('listing messages', () => {
+      // Rows as arrays (raw mode): no intermediate object per row, one MessageMeta built directly.
+      const rows = this.rawSql('SELECT uid, modseq, flags, internal_date, size, body_id FROM messages WHERE mailbox_id = ? ORDER BY uid').all(mailboxId) as [
+        number,
+        number,
+        string,
+        number,
+        number,
+        number,
+      ][];
+      const out: MessageMeta[] = new Array(rows.length);
+      for (let i = 0; i < rows.length; i++) {
+        const r = rows[i]!;
+        out[i] = { uid: r[0], modseq: r[1], flags: parseFlags(r[2]), internalDate: r[3], size: r[4], bodyId: r[5] };
+      }
+      return out;
+    });
   }
 
   getMessages(mailboxId: number, uids: readonly number[]): MessageWithSummary[] {
@@ -181,24 +206,16 @@ export class Reader {
     return this.run('reading messages', () => {
       // One prepared range query per run of nearby UIDs (the index is (mailbox_id, uid)), rows outside the
       // requested set dropped here: no IN list to build and sort, no per-call SQL text. See uidRuns.
-      const statement = this.sql(
+      const statement = this.rawSql(
         `SELECT m.uid, m.modseq, m.flags, m.internal_date, m.size, m.body_id, b.summary
          FROM messages m JOIN bodies b ON b.id = m.body_id
          WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid`,
       );
       const out: MessageWithSummary[] = [];
       for (const run of uidRuns(uids)) {
-        for (const row of statement.iterate(mailboxId, run.first, run.last) as IterableIterator<MessageRow & { summary: string }>) {
-          if (run.wanted !== null && !run.wanted.has(row.uid)) continue;
-          out.push({
-            uid: row.uid,
-            modseq: row.modseq,
-            flags: parseFlags(row.flags),
-            internalDate: row.internal_date,
-            size: row.size,
-            bodyId: row.body_id,
-            summary: JSON.parse(row.summary) as MessageSummary,
-          });
+        for (const r of statement.all(mailboxId, run.first, run.last) as [number, number, string, number, number, number, string][]) {
+          if (run.wanted !== null && !run.wanted.has(r[0])) continue;
+          out.push({ uid: r[0], modseq: r[1], flags: parseFlags(r[2]), internalDate: r[3], size: r[4], bodyId: r[5], summary: JSON.parse(r[6]) as MessageSummary });
         }
       }
       return out;
