@@ -288,6 +288,38 @@ test('bytes after the last committed record (a crash between segment write and c
   }
 });
 
+test('two writers on one data directory (a CLI racing the server) never write over each other in a segment', async () => {
+  const dir = await tempDir();
+  const key = randomBytes(32);
+  try {
+    const { inboxId } = await storeWithBodies(dir, key, [10_000]);
+    const first = await openStore({ dir, key });
+    const second = await openStore({ dir, key });
+    try {
+      const sent: Buffer[] = [];
+      const appends: Promise<unknown>[] = [];
+      for (let i = 0; i < 12; i++) {
+        const raw = Buffer.concat([Buffer.from(`Subject: ${i}\r\n\r\n`), Buffer.from(randomBytes(9_000 + i * 500).toString('base64'))]);
+        sent.push(raw);
+        appends.push((i % 2 === 0 ? first : second).mail.append(inboxId, { raw }));
+      }
+      await Promise.all(appends);
+      const metas = await first.mail.listMessages(inboxId);
+      assert.equal(metas.length, 13);
+      for (const store of [first, second]) {
+        const bodies = await Promise.all(metas.slice(1).map((m) => store.mail.getBody(m.bodyId)));
+        for (const raw of sent) assert.ok(bodies.some((b) => b.equals(raw)), 'a body was overwritten by the other writer');
+      }
+      assert.deepEqual(await first.verify(), { ok: true, problems: [] });
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('the database is AEGIS-256 encrypted under the raw key (no key derivation): a passphrase-style key does not open it', async () => {
   const { default: Database } = await import('better-sqlite3-multiple-ciphers');
   const dir = await tempDir();

@@ -106,7 +106,8 @@ export class SegmentWriter {
   /**
    * Opens the current segment for appending. `usage` comes from the committed rows: the current (highest)
    * segment is cut back to its last referenced record (a crash may have left unreferenced bytes there), and
-   * older segments with no referenced record are deleted.
+   * older segments with no referenced record are deleted. Must run inside a write transaction (BEGIN
+   * IMMEDIATE), so that no other writer has records written and not yet committed.
    */
   open(usage: readonly SegmentUsage[]): void {
     mkdirSync(join(this.dir, SEGMENTS_DIR), { recursive: true, mode: 0o700 });
@@ -126,7 +127,7 @@ export class SegmentWriter {
       this.fd = openSync(segmentPath(this.dir, highest), 'r+');
     } catch (error) {
       if ((error as { code?: string }).code !== 'ENOENT') throw error;
-      this.fd = openSync(segmentPath(this.dir, highest), 'w', 0o600);
+      this.fd = openSync(segmentPath(this.dir, highest), 'wx', 0o600);
     }
     const size = fstatSync(this.fd).size;
     const end = ends.get(highest) ?? 0;
@@ -140,10 +141,38 @@ export class SegmentWriter {
     this.position = end;
   }
 
-  private startSegment(id: number): void {
-    if (id > MAX_SEGMENT_ID) throw new StoreError('unavailable', 'no segment ids left');
-    // 'w' creates or empties: a file of that name can only hold unreferenced bytes from before a crash.
-    this.fd = openSync(segmentPath(this.dir, id), 'w', 0o600);
+  /**
+   * Called at the start of every batch, inside its BEGIN IMMEDIATE (the database's write lock). Only one
+   * writer is meant to run, but should a second process open the same data directory (a CLI racing the
+   * server), both hold the write lock in turn: this re-reads where the segment ends, so records are never
+   * written over another writer's, and moves on when the segment was deleted by another writer's open().
+   */
+  claim(): void {
+    if (this.fd < 0) return;
+    const stat = fstatSync(this.fd);
+    if (stat.nlink === 0) {
+      closeSync(this.fd);
+      this.fd = -1;
+      this.dirty = false;
+      this.startSegment(Math.max(this.segment, ...listSegments(this.dir)) + 1);
+      return;
+    }
+    if (stat.size !== this.position) this.position = stat.size;
+  }
+
+  private startSegment(first: number): void {
+    // 'wx': never empty a file another writer may have created (and committed records into) meanwhile.
+    let id = first;
+    for (;;) {
+      if (id > MAX_SEGMENT_ID) throw new StoreError('unavailable', 'no segment ids left');
+      try {
+        this.fd = openSync(segmentPath(this.dir, id), 'wx', 0o600);
+        break;
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'EEXIST') throw error;
+        id = Math.max(id, ...listSegments(this.dir)) + 1;
+      }
+    }
     this.segment = id;
     this.position = 0;
     // The new file's directory entry must be durable before a commit refers to the file.

@@ -46,11 +46,14 @@ try {
   recordHeader(init.dir, asBuffer(init.key));
   db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
   segments = new SegmentWriter(init.dir, deriveBodyKey(asBuffer(init.key)));
-  // The end of the last committed record of each segment: what lies beyond was never committed.
-  const usage = db
-    .prepare(`SELECT segment, max(seg_offset) AS offset, size FROM bodies WHERE segment IS NOT NULL GROUP BY segment`)
-    .all() as { segment: number; offset: number; size: number }[];
-  segments.open(usage.map((u) => ({ segment: u.segment, end: u.offset + u.size + RECORD_OVERHEAD_BYTES })));
+  // The end of the last committed record of each segment: what lies beyond was never committed. Under the
+  // write lock, so that no other writer's uncommitted records are cut (SegmentWriter.open).
+  db.transaction(() => {
+    const usage = db
+      .prepare(`SELECT segment, max(seg_offset) AS offset, size FROM bodies WHERE segment IS NOT NULL GROUP BY segment`)
+      .all() as { segment: number; offset: number; size: number }[];
+    segments.open(usage.map((u) => ({ segment: u.segment, end: u.offset + u.size + RECORD_OVERHEAD_BYTES })));
+  }).immediate();
   ops = new WriteOps(db, segments);
   post({ type: 'ready' });
 } catch (error) {
@@ -116,7 +119,15 @@ function runBatch(batch: Request[]): void {
   let changes: MailboxChange[] = [];
   try {
     begin.run();
+    segments.claim();
   } catch (error) {
+    if (db.inTransaction) {
+      try {
+        db.exec('ROLLBACK');
+      } catch {
+        /* the batch fails with the original error below */
+      }
+    }
     const failure = serialize(error, 'starting a transaction');
     post({ type: 'batch', results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
     return;
