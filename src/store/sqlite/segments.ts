@@ -23,7 +23,7 @@
 // live record (then the file is deleted at the next open). TODO: a compaction that rewrites segments whose
 // live ratio is low (copy live records to the current segment, update the rows, commit, delete the file).
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { closeSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, unlinkSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreError } from '../types.ts';
 
@@ -39,6 +39,8 @@ const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 export const RECORD_OVERHEAD_BYTES = NONCE_BYTES + TAG_BYTES;
 const KEY_INFO = 'mailstack store-bodies v1';
+/** Nonces drawn from the RNG at once. */
+const NONCE_POOL = 256;
 const SEGMENT_NAME = /^seg-(\d{6,10})\.dat$/;
 /** Segment ids fit the 4 bytes they take in the associated data. */
 const MAX_SEGMENT_ID = 0xffff_ffff;
@@ -77,6 +79,21 @@ function associatedData(segment: number, offset: number, bodyId: number, size: n
   return ad;
 }
 
+/** What is left of `parts` after the first `skip` bytes (a short writev). */
+function remainder(parts: Buffer[], skip: number): Buffer[] {
+  const left: Buffer[] = [];
+  let offset = skip;
+  for (const part of parts) {
+    if (offset >= part.length) {
+      offset -= part.length;
+      continue;
+    }
+    left.push(offset > 0 ? part.subarray(offset) : part);
+    offset = 0;
+  }
+  return left;
+}
+
 export interface SegmentRef {
   segment: number;
   offset: number;
@@ -97,6 +114,8 @@ export class SegmentWriter {
   private dirty = false;
   /** Record bytes appended since the store opened (the writer tells the WAL's share from the segments'). */
   bytesWritten = 0;
+  private noncePool = Buffer.alloc(0);
+  private noncePoolUsed = 0;
 
   constructor(
     private readonly dir: string,
@@ -201,19 +220,35 @@ export class SegmentWriter {
   /** Seals and writes `raw` at the place reserve() gave, for body row `bodyId`. Not durable until sync(). */
   write(ref: SegmentRef, bodyId: number, raw: Buffer): void {
     if (ref.segment !== this.segment || ref.offset !== this.position) throw new StoreError('unavailable', 'segment write out of order');
-    const nonce = randomBytes(NONCE_BYTES);
+    const nonce = this.nonce();
     const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
     cipher.setAAD(associatedData(ref.segment, ref.offset, bodyId, raw.length));
     const sealed = cipher.update(raw);
     cipher.final();
-    const record = Buffer.concat([nonce, sealed, cipher.getAuthTag()], raw.length + RECORD_OVERHEAD_BYTES);
+    // Three parts in one positioned writev: no copy of the body into a record buffer (measured: that
+    // copy cost as much CPU as the encryption at 100 KB).
+    const record = [nonce, sealed, cipher.getAuthTag()];
+    let parts = record;
+    const length = raw.length + RECORD_OVERHEAD_BYTES;
     let written = 0;
-    while (written < record.length) {
-      written += writeSync(this.fd, record, written, record.length - written, ref.offset + written);
+    while (written < length) {
+      written += writevSync(this.fd, parts, ref.offset + written);
+      if (written < length) parts = remainder(record, written);
     }
-    this.position += record.length;
-    this.bytesWritten += record.length;
+    this.position += length;
+    this.bytesWritten += length;
     this.dirty = true;
+  }
+
+  /** A fresh random nonce, cut from a pool filled 256 nonces at a time (one RNG call instead of 256). */
+  private nonce(): Buffer {
+    if (this.noncePoolUsed >= this.noncePool.length) {
+      this.noncePool = randomBytes(NONCE_BYTES * NONCE_POOL);
+      this.noncePoolUsed = 0;
+    }
+    const nonce = this.noncePool.subarray(this.noncePoolUsed, this.noncePoolUsed + NONCE_BYTES);
+    this.noncePoolUsed += NONCE_BYTES;
+    return nonce;
   }
 
   /** Makes every record written so far durable; called before COMMIT. */
