@@ -2,6 +2,7 @@
 // run, both over STARTTLS on loopback with the same client (this process) and the same generated messages.
 //
 //   npm run bench:imap -- [--messages 50000] [--idle 2000] [--only mailstack|dovecot]
+//   npm run bench:imap -- --mime     (src/mime alone over the SpamAssassin corpus: the per-delivery cost)
 //
 // Timings: APPEND of all messages (one connection, one at a time), SELECT, UID FETCH 1:* (FLAGS),
 // FETCH 1:* (ENVELOPE), UID SEARCH SUBJECT (header substring), UID SEARCH BODY (body word), STORE 1:* +FLAGS.
@@ -16,6 +17,8 @@ import { execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { RawImapClient } from '../test/imap/differential-client.ts';
 import { dovecotBinary, startDovecot } from '../test/imap/differential-dovecot.ts';
+import { spamAssassinSample } from '../test/imap/differential-corpus.ts';
+import { extractSearchText, summarizeMessage } from '../src/mime/index.ts';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -205,6 +208,27 @@ async function startDovecotTarget(): Promise<Target> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** summarizeMessage and extractSearchText over the whole SpamAssassin corpus, three rounds, best one. */
+function mimeBench(): void {
+  const corpus = spamAssassinSample(100_000, 1).map((m) => m.raw);
+  const bytes = corpus.reduce((n, m) => n + m.length, 0);
+  console.log(`src/mime over the SpamAssassin corpus: ${corpus.length} messages, ${(bytes / 1048576).toFixed(1)} MiB`);
+  for (const [label, f] of [['summarizeMessage', summarizeMessage], ['extractSearchText', extractSearchText]] as const) {
+    let best = Infinity;
+    for (let round = 0; round < 3; round++) {
+      const start = performance.now();
+      for (const m of corpus) f(m);
+      best = Math.min(best, performance.now() - start);
+    }
+    console.log(`  ${label.padEnd(20)} ${best.toFixed(0)} ms: ${((corpus.length / best) * 1000).toFixed(0)} msg/s, ${((bytes / 1048576 / best) * 1000).toFixed(1)} MiB/s`);
+  }
+}
+
+if (process.argv.includes('--mime')) {
+  mimeBench();
+  process.exit(0);
 }
 
 const messages = makeMessages(MESSAGES);

@@ -4,9 +4,9 @@
 // its restrictions and SPF/DKIM/DMARC checks on, answered by a DNS server of the benchmark's own on
 // loopback (the client is not a trusted network).
 //
-// The same workload runs against Postfix + Dovecot LMTP in the same run when MAILSTACK_PEERS_DIR names the
-// directory holding setup-postfix-dovecot.sh (run as root; it installs and starts both on loopback); the
-// clock there stops when N new files are in the recipient's Maildir/new.
+// The same workload runs against Postfix + Dovecot LMTP in the same run, case by case right after ours, when
+// MAILSTACK_PEERS_DIR names the directory holding setup-postfix-dovecot.sh (run as root; it installs and starts
+// both on loopback); the clock there stops when N new files are in the recipient's Maildir/new.
 //
 //   MAILSTACK_PEERS_DIR=/path/to/peers npm run bench:smtp
 //   BENCH_SMTP_CASES="1000x1024x20" npm run bench:smtp        (N x SIZE x SESSIONS, comma-separated)
@@ -72,7 +72,24 @@ async function waitUntil(count: () => Promise<number>, target: number, timeoutMs
   }
 }
 
-async function benchMailstack(cases: Case[]): Promise<number[]> {
+interface Target {
+  name: string;
+  /** Sends the case and resolves with messages per second once all are stored. */
+  runCase(c: Case): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function timeCase(name: string, c: Case, target: string, stored: () => Promise<number>): Promise<number> {
+  const before = await stored();
+  const start = process.hrtime.bigint();
+  await smtpSource(c, target, 'user1@example.org');
+  await waitUntil(async () => (await stored()) - before, c.messages, 600_000);
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  console.log(`${name.padEnd(16)} ${label(c)}: ${seconds.toFixed(2)} s = ${(c.messages / seconds).toFixed(0)} msg/s`);
+  return c.messages / seconds;
+}
+
+async function startMailstack(): Promise<Target> {
   const dir = await mkdtemp(join(tmpdir(), 'mailstack-bench-smtp-'));
   const dns = await startDnsServer({
     'example.net': { MX: [{ exchange: 'mx.example.net', priority: 10 }], A: ['192.0.2.1'], TXT: ['v=spf1 ip4:127.0.0.1 -all'] },
@@ -80,6 +97,11 @@ async function benchMailstack(cases: Case[]): Promise<number[]> {
     'client.example.net': { A: ['127.0.0.1'] },
   });
   const store = await openStore({ dir: join(dir, 'store'), key: randomBytes(32) });
+  const cleanup = async () => {
+    await store.close();
+    await dns.close();
+    await rm(dir, { recursive: true, force: true });
+  };
   try {
     await store.accounts.addDomain('example.org');
     const user = await store.accounts.addUser({ address: 'user1@example.org', passwordHash: await bcrypt.hash('secret', 4) });
@@ -95,34 +117,30 @@ async function benchMailstack(cases: Case[]): Promise<number[]> {
     const resolver = createResolver({ upstream: [dns.upstream], timeoutMs: 2000 });
     const mx = await startSmtp(runtime, { resolver });
     const port = mx.listening[0]!.port;
-    const results: number[] = [];
-    try {
-      for (const c of cases) {
-        const before = (await store.mail.mailboxStatus(inbox.id)).messages;
-        const start = process.hrtime.bigint();
-        await smtpSource(c, `127.0.0.1:${port}`, 'user1@example.org');
-        await waitUntil(async () => (await store.mail.mailboxStatus(inbox.id)).messages - before, c.messages, 600_000);
-        const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-        results.push(c.messages / seconds);
-        console.log(`mailstack        ${label(c)}: ${seconds.toFixed(2)} s = ${(c.messages / seconds).toFixed(0)} msg/s`);
-      }
-      // Check that the checks really ran on the stored mail.
-      const [last] = await store.mail.getMessages(inbox.id, [(await store.mail.listMessages(inbox.id)).at(-1)!.uid]);
-      const raw = await store.mail.getBody(last!.bodyId);
-      const ar = /Authentication-Results: mx\.example\.org;[^\r]*\r\n(?:[ \t][^\r]*\r\n)*/.exec(raw.toString())?.[0] ?? '(none)';
-      console.log(`  last message's ${ar.replace(/\r\n[ \t]+/g, ' ').trim()}`);
-    } finally {
-      await mx.close();
-    }
-    return results;
-  } finally {
-    await store.close();
-    await dns.close();
-    await rm(dir, { recursive: true, force: true });
+    const stored = async () => (await store.mail.mailboxStatus(inbox.id)).messages;
+    return {
+      name: 'mailstack',
+      runCase: (c) => timeCase('mailstack', c, `127.0.0.1:${port}`, stored),
+      async close() {
+        // Show that the checks really ran on the stored mail.
+        const uids = await store.mail.listMessages(inbox.id);
+        if (uids.length > 0) {
+          const [last] = await store.mail.getMessages(inbox.id, [uids.at(-1)!.uid]);
+          const raw = await store.mail.getBody(last!.bodyId);
+          const ar = /Authentication-Results: mx\.example\.org;[^\r]*\r\n(?:[ \t][^\r]*\r\n)*/.exec(raw.toString())?.[0] ?? '(none)';
+          console.log(`mailstack's last message: ${ar.replace(/\r\n[ \t]+/g, ' ').trim()}`);
+        }
+        await mx.close();
+        await cleanup();
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
   }
 }
 
-async function benchPeer(peers: string, cases: Case[]): Promise<number[]> {
+async function startPeer(peers: string): Promise<Target> {
   console.log(`setting up Postfix + Dovecot with ${peers}/setup-postfix-dovecot.sh ...`);
   // The set-up script's smoke test counts files in user5's Maildir/new and .Junk/new under `set -o pipefail`,
   // which fails while those folders do not exist yet: create them (it chowns /var/vmail to vmail itself).
@@ -130,29 +148,16 @@ async function benchPeer(peers: string, cases: Case[]): Promise<number[]> {
     mkdirSync(`/var/vmail/example.org/user5/Maildir/${sub}`, { recursive: true });
     mkdirSync(`/var/vmail/example.org/user5/Maildir/.Junk/${sub}`, { recursive: true });
   }
+  const stop = () => runDetached(join(peers, 'stop-postfix-dovecot.sh')).catch(() => undefined);
   try {
     await runDetached(join(peers, 'setup-postfix-dovecot.sh'));
   } catch (err) {
-    await runDetached(join(peers, 'stop-postfix-dovecot.sh')).catch(() => undefined);
+    await stop();
     throw err;
   }
   const newDir = '/var/vmail/example.org/user1/Maildir/new';
-  const count = async () => (await readdir(newDir).catch(() => [])).length;
-  const results: number[] = [];
-  try {
-    for (const c of cases) {
-      const before = await count();
-      const start = process.hrtime.bigint();
-      await smtpSource(c, '127.0.0.1:2525', 'user1@example.org');
-      await waitUntil(async () => (await count()) - before, c.messages, 600_000);
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      results.push(c.messages / seconds);
-      console.log(`postfix+dovecot  ${label(c)}: ${seconds.toFixed(2)} s = ${(c.messages / seconds).toFixed(0)} msg/s`);
-    }
-  } finally {
-    await runDetached(join(peers, 'stop-postfix-dovecot.sh')).catch(() => undefined);
-  }
-  return results;
+  const stored = async () => (await readdir(newDir).catch(() => [])).length;
+  return { name: 'postfix+dovecot', runCase: (c) => timeCase('postfix+dovecot', c, '127.0.0.1:2525', stored), close: stop };
 }
 
 /** Runs a set-up script whose daemons inherit its stdout: wait for the script's exit, not for its pipes to
@@ -179,11 +184,27 @@ function label(c: Case): string {
 }
 
 const cases = parseCases(process.env['BENCH_SMTP_CASES']);
-const ours = await benchMailstack(cases);
 const peers = process.env['MAILSTACK_PEERS_DIR'];
-const theirs = peers ? await benchPeer(peers, cases) : null;
+// Both sides run case by case, one right after the other: the machine is shared and its load drifts, so
+// each ratio compares figures taken minutes apart at most.
+const theirsTarget = peers ? await startPeer(peers) : null;
+const ours: number[] = [];
+const theirs: number[] = [];
+try {
+  const oursTarget = await startMailstack();
+  try {
+    for (const c of cases) {
+      ours.push(await oursTarget.runCase(c));
+      if (theirsTarget) theirs.push(await theirsTarget.runCase(c));
+    }
+  } finally {
+    await oursTarget.close();
+  }
+} finally {
+  await theirsTarget?.close();
+}
 console.log('\n| case | mailstack msg/s | Postfix + Dovecot msg/s | ratio |\n| --- | --- | --- | --- |');
 cases.forEach((c, i) => {
-  const t = theirs?.[i];
+  const t = theirs[i];
   console.log(`| ${label(c)} | ${ours[i]!.toFixed(0)} | ${t ? t.toFixed(0) : 'not run'} | ${t ? (ours[i]! / t).toFixed(2) + 'x' : '-'} |`);
 });

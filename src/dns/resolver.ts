@@ -184,16 +184,17 @@ export function createResolver(options: ResolverOptions): Resolver {
     const key = `${type} ${name}`;
     const cached = cache.get(key);
     if (cached) {
-      if (cached.kind === 'data') return Promise.resolve(cached.records);
+      // A copy: callers may sort or shift what they get (smtp-server does), which must not change the cache.
+      if (cached.kind === 'data') return Promise.resolve([...cached.records]);
       return Promise.reject(new DnsError(cached.code, name, type, 'cached'));
     }
     const pending = inflight.get(key);
-    if (pending) return pending;
+    if (pending) return pending.then((records) => [...records]);
     const promise = resolveUncached(name, type, 0)
       .then(({ value, ttl }) => {
         cache.set(key, value, ttl);
         if (value.kind === 'negative') throw new DnsError(value.code, name, type);
-        return value.records;
+        return [...value.records];
       })
       .finally(() => inflight.delete(key));
     inflight.set(key, promise);

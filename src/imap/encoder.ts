@@ -46,6 +46,8 @@ function canQuote(value: string, utf8: boolean): boolean {
 
 /** Joins chunks into one Buffer. */
 export function toBuffer(chunks: readonly Chunk[]): Buffer {
+  // Text-only responses (most FETCH lines) are joined as a string and encoded once.
+  if (chunks.every((c) => typeof c === 'string')) return Buffer.from((chunks as string[]).join(''), 'utf8');
   return Buffer.concat(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c, 'utf8') : c)));
 }
 

@@ -24,8 +24,17 @@ export interface SearchResult {
 export async function runSearch(session: Session, selected: SelectedMailbox, key: SearchKey): Promise<SearchResult> {
   const store = session.store;
   const mailboxId = selected.mailbox.id;
-  const all = (await store.mail.listMessages(mailboxId)).filter((m) => selected.seqOf(m.uid) > 0);
-  const metas = new Map(all.map((m) => [m.uid, m]));
+  // Keys on flags, sizes, dates or modseqs need every message's metadata; keys on UIDs, sequence numbers,
+  // headers and text do not, and skipping the list makes the common header/body searches cheaper.
+  let needMeta = false;
+  collect(key, (node) => {
+    if (node.k === 'flag' || node.k === 'internaldate' || node.k === 'sentdate' || node.k === 'size' || node.k === 'modseq') needMeta = true;
+  });
+  // Without such keys no per-message object is built: the walk below reuses one scratch record.
+  const all: MessageMeta[] | null = needMeta ? (await store.mail.listMessages(mailboxId)).filter((m) => selected.seqOf(m.uid) > 0) : null;
+  const metas = new Map((all ?? []).map((m) => [m.uid, m]));
+  const inMailbox = (uid: number) => (all ? metas.has(uid) : selected.seqOf(uid) > 0);
+  const everyUid = () => (all ? all.map((m) => m.uid) : selected.uids.slice());
   const sets = new Map<SearchKey, Set<number>>();
   const needSummary = { sentDate: false };
   const headerNodes: Extract<SearchKey, { k: 'header' }>[] = [];
@@ -40,7 +49,7 @@ export async function runSearch(session: Session, selected: SelectedMailbox, key
   });
   for (const node of textNodes) {
     if (node.value === '') {
-      sets.set(node, new Set(all.map((m) => m.uid)));
+      sets.set(node, new Set(everyUid()));
       continue;
     }
     sets.set(node, new Set(await store.mail.searchText(mailboxId, node.field, node.value)));
@@ -53,13 +62,13 @@ export async function runSearch(session: Session, selected: SelectedMailbox, key
       for (const m of await store.mail.getMessages(mailboxId, missing.slice(i, i + SUMMARY_BATCH))) summaries.set(m.uid, m);
     }
   };
-  if (needSummary.sentDate) await load(all.map((m) => m.uid));
+  if (needSummary.sentDate) await load(everyUid());
   for (const node of headerNodes) {
     const needle = node.value.toLowerCase();
     let candidates: number[];
-    if (needle === '') candidates = all.map((m) => m.uid);
+    if (needle === '') candidates = everyUid();
     else candidates = await store.mail.searchText(mailboxId, 'header', node.value);
-    candidates = candidates.filter((u) => metas.has(u));
+    candidates = candidates.filter(inMailbox);
     await load(candidates);
     const matched = new Set<number>();
     for (const uid of candidates) {
@@ -72,13 +81,13 @@ export async function runSearch(session: Session, selected: SelectedMailbox, key
     }
     sets.set(node, matched);
   }
-  const seqNumbers = selected.sequenceNumbers();
+  let seqNumbers: number[] | null = null;
   const seqSets = new Map<SearchKey, Set<number>>();
   const saved = new Set(session.savedSearch);
   collect(key, (node) => {
     if (node.k === 'seq') {
       if (node.set.kind === 'saved') seqSets.set(node, saved);
-      else seqSets.set(node, new Set(resolveSet(node.set.ranges, seqNumbers).map((s) => selected.uidAt(s) as number)));
+      else seqSets.set(node, new Set(resolveSet(node.set.ranges, (seqNumbers ??= selected.sequenceNumbers())).map((s) => selected.uidAt(s) as number)));
     } else if (node.k === 'uid') {
       if (node.set.kind === 'saved') seqSets.set(node, saved);
       else seqSets.set(node, new Set(resolveSet(node.set.ranges, selected.uids)));
@@ -116,7 +125,21 @@ export async function runSearch(session: Session, selected: SelectedMailbox, key
         return k.keys.every((x) => matches(x, m));
     }
   };
-  const uids = all.filter((m) => matches(key, m)).map((m) => m.uid);
+  // RFC 9051 6.4.4 answers in mailbox order, which is ascending UID order.
+  if (key.k === 'header' || key.k === 'text') {
+    // The common single-key search: its set is the answer (restricted to the session's view).
+    return { uids: [...(sets.get(key) ?? [])].filter(inMailbox).sort((a, b) => a - b), metas };
+  }
+  let uids: number[];
+  if (all) uids = all.filter((m) => matches(key, m)).map((m) => m.uid);
+  else {
+    const scratch: MessageMeta = { uid: 0, modseq: 0, flags: [], internalDate: 0, size: 0, bodyId: 0 };
+    uids = [];
+    for (const uid of selected.uids) {
+      scratch.uid = uid;
+      if (matches(key, scratch)) uids.push(uid);
+    }
+  }
   return { uids, metas };
 }
 

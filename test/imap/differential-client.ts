@@ -136,14 +136,16 @@ export class RawImapClient {
   async command(...parts: (string | Buffer)[]): Promise<Tagged> {
     const tag = `T${++this.tagNo}`;
     const untagged: Buffer[] = [];
-    let first = true;
+    // Text is gathered and written with the next literal header or the final CRLF: one write per line, as
+    // real clients do (a line split over two writes waits on Nagle + delayed ACK, ~40 ms per command).
+    let line = `${tag} `;
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i]!;
       if (typeof p === 'string') {
-        this.socket.write((first ? `${tag} ` : '') + p);
-        first = false;
+        line += p;
       } else {
-        this.socket.write(`{${p.length}}\r\n`);
+        this.socket.write(`${line}{${p.length}}\r\n`);
+        line = '';
         for (;;) {
           const r = await this.readResponse();
           if (r[0] === 0x2b) break;
@@ -153,7 +155,7 @@ export class RawImapClient {
         this.socket.write(p);
       }
     }
-    this.socket.write('\r\n');
+    this.socket.write(line + '\r\n');
     for (;;) {
       const r = await this.readResponse();
       const s = r.toString('latin1');

@@ -11,7 +11,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { createDeflateRaw, createInflateRaw, constants as zc, type DeflateRaw, type InflateRaw } from 'node:zlib';
 import { configSchema, type Config } from '../../src/config/index.ts';
 import { silentLogger } from '../../src/log/index.ts';
-import { SecurityEventBus, openGuard, type Runtime, type AuthEvent } from '../../src/runtime/index.ts';
+import { SecurityEventBus, openGuard, type Runtime, type AuthEvent, type ConnectionGuard } from '../../src/runtime/index.ts';
 import { openStore } from '../../src/store/index.ts';
 import type { Store, User } from '../../src/store/types.ts';
 import { authenticate, hashPassword, verifyPassword } from '../../src/accounts/index.ts';
@@ -48,6 +48,8 @@ export interface Harness {
 
 export interface HarnessOptions {
   imap?: Partial<Config['imap']>;
+  /** Access control's hook (default: admit everyone, no extra delay). */
+  guard?: ConnectionGuard;
   maxMessageBytes?: number;
 }
 
@@ -81,7 +83,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     store: () => (locked ? null : store),
     tls,
     events,
-    guard: openGuard,
+    guard: options.guard ?? openGuard,
   };
   // The real accounts check, with bcrypt results memoised per (hash, password): each distinct check runs
   // once at full cost, repeated logins of the same test user do not (bcrypt cost 12 is ~1 s on this machine).

@@ -116,6 +116,30 @@ test('login rules', async (t) => {
     }
   });
 
+  await t.test('access control: refused at accept, login delay asked per source and account', async () => {
+    const asked: [string, string][] = [];
+    let admit = true;
+    const guarded = await startHarness({
+      guard: {
+        admit: () => admit,
+        loginDelayMs: (addr, account) => {
+          asked.push([addr, account]);
+          return 0;
+        },
+      },
+    });
+    try {
+      const c = await guarded.client({ login: false });
+      await c.command('LOGIN alice@example.org wrong');
+      assert.deepEqual(asked.map(([, a]) => a), ['alice@example.org']);
+      assert.match(asked[0]![0], /127\.0\.0\.1/);
+      admit = false;
+      await assert.rejects(guarded.client({ login: false }));
+    } finally {
+      await guarded.close();
+    }
+  });
+
   await t.test('LOGOUT', async () => {
     const c = await h.client();
     const r = await c.ok('LOGOUT');

@@ -146,5 +146,20 @@ test('concurrent sessions', async (t) => {
     assert.deepEqual(view, truth.untagged.map((l) => Number(/UID (\d+)/.exec(l)![1])));
   });
 
+  await t.test('a selected mailbox deleted by another session ends that session with BYE (as Dovecot)', async () => {
+    await a.ok('CREATE Doomed');
+    const d = await h.client();
+    await d.ok('SELECT Doomed');
+    await a.ok('DELETE Doomed');
+    d.write('Z1 NOOP\r\n');
+    const lines: string[] = [];
+    try {
+      for (;;) lines.push(await d.readLine());
+    } catch {
+      // closed by the server
+    }
+    assert.ok(lines.some((l) => /^\* BYE /.test(l)), lines.join('\n'));
+  });
+
   assert.equal(sessionBugs.count, 0);
 });

@@ -28,9 +28,15 @@ function nextMaildirFile(vmail: string, user: string): Promise<string> {
 
 test('delivery to a real Postfix over STARTTLS; its 550 for an unknown user bounces', { skip: !postfixAvailable() }, async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'queue-postfix-'));
-  t.after(() => rmSync(root, { recursive: true, force: true }));
-  const postfix = await startPostfix(root);
-  t.after(() => postfix.stop());
+  const postfix = await startPostfix(root).catch((err: unknown) => {
+    rmSync(root, { recursive: true, force: true });
+    throw err;
+  });
+  // Stop first, then remove: `postfix -c DIR stop` needs its config directory to find the master.
+  t.after(async () => {
+    await postfix.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
 
   const h = await startHarness(t, { smtp_port: postfix.port }, { deliverLocal });
   await h.store.accounts.addDomain('local.test');

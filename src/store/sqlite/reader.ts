@@ -18,12 +18,12 @@ import { StoreError } from '../types.ts';
 import { toStoreError, type SqliteDatabase, type SqliteStatement } from './connection.ts';
 import { canonicalName } from './names.ts';
 import type { SegmentReader } from './segments.ts';
+import { uidRuns } from './uid-runs.ts';
 import {
   MAILBOX_COLUMNS,
   toBan,
   toDomain,
   toMailbox,
-  toMessageMeta,
   toQueueEntry,
   toUser,
   type BanRow,
@@ -177,19 +177,36 @@ export class Reader {
 
   listMessages(mailboxId: number): MessageMeta[] {
     return this.run('listing messages', () =>
-      (this.sql('SELECT uid, modseq, flags, internal_date, size, body_id FROM messages WHERE mailbox_id = ? ORDER BY uid').all(mailboxId) as MessageRow[]).map(toMessageMeta),
+      (this.sql('SELECT uid, modseq, flags, internal_date, size, body_id FROM messages WHERE mailbox_id = ? ORDER BY uid').all(mailboxId) as MessageRow[]).map(toMeta),
     );
   }
 
   getMessages(mailboxId: number, uids: readonly number[]): MessageWithSummary[] {
     if (uids.length === 0) return [];
     return this.run('reading messages', () => {
-      const rows = this.sql(
+      // One prepared range query per run of nearby UIDs (the index is (mailbox_id, uid)), rows outside the
+      // requested set dropped here: no IN list to build and sort, no per-call SQL text. See uidRuns.
+      const statement = this.sql(
         `SELECT m.uid, m.modseq, m.flags, m.internal_date, m.size, m.body_id, b.summary
          FROM messages m JOIN bodies b ON b.id = m.body_id
-         WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?)) ORDER BY m.uid`,
-      ).all(mailboxId, JSON.stringify(uids)) as (MessageRow & { summary: string })[];
-      return rows.map((row) => ({ ...toMessageMeta(row), summary: JSON.parse(row.summary) as MessageSummary }));
+         WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid`,
+      );
+      const out: MessageWithSummary[] = [];
+      for (const run of uidRuns(uids)) {
+        for (const row of statement.iterate(mailboxId, run.first, run.last) as IterableIterator<MessageRow & { summary: string }>) {
+          if (run.wanted !== null && !run.wanted.has(row.uid)) continue;
+          out.push({
+            uid: row.uid,
+            modseq: row.modseq,
+            flags: parseFlags(row.flags),
+            internalDate: row.internal_date,
+            size: row.size,
+            bodyId: row.body_id,
+            summary: JSON.parse(row.summary) as MessageSummary,
+          });
+        }
+      }
+      return out;
     });
   }
 
@@ -207,9 +224,7 @@ export class Reader {
 
   changedSince(mailboxId: number, modseq: number): MessageMeta[] {
     return this.run('reading changes', () =>
-      (this.sql('SELECT uid, modseq, flags, internal_date, size, body_id FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid').all(mailboxId, modseq) as MessageRow[]).map(
-        toMessageMeta,
-      ),
+      (this.sql('SELECT uid, modseq, flags, internal_date, size, body_id FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid').all(mailboxId, modseq) as MessageRow[]).map(toMeta),
     );
   }
 
@@ -301,4 +316,23 @@ export class Reader {
       (this.sql('SELECT name FROM secrets WHERE substr(name, 1, length(@prefix)) = @prefix ORDER BY name').all({ prefix }) as { name: string }[]).map((r) => r.name),
     );
   }
+}
+
+// Most messages of a mailbox share one of a few flag sets (none, \Seen, \Seen \Answered, ...): each distinct
+// stored text is parsed once, not once per row. The cache is bounded; every caller gets its own array.
+const FLAG_CACHE_LIMIT = 256;
+const flagCache = new Map<string, readonly string[]>();
+function parseFlags(text: string): string[] {
+  if (text === '[]') return [];
+  let flags = flagCache.get(text);
+  if (flags === undefined) {
+    flags = JSON.parse(text) as string[];
+    if (flagCache.size >= FLAG_CACHE_LIMIT) flagCache.clear();
+    flagCache.set(text, flags);
+  }
+  return flags.slice();
+}
+
+function toMeta(row: MessageRow): MessageMeta {
+  return { uid: row.uid, modseq: row.modseq, flags: parseFlags(row.flags), internalDate: row.internal_date, size: row.size, bodyId: row.body_id };
 }

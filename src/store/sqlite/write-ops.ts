@@ -35,6 +35,7 @@ import type { SqliteDatabase, SqliteStatement } from './connection.ts';
 import { applyFlags, normalizeFlags, sameFlags } from './flags.ts';
 import { canonicalName, SEPARATOR, validName } from './names.ts';
 import { SEGMENT_THRESHOLD_BYTES, type SegmentWriter } from './segments.ts';
+import { uidRuns } from './uid-runs.ts';
 import {
   asBuffer,
   MAILBOX_COLUMNS,
@@ -305,23 +306,52 @@ export class WriteOps {
     if (operation !== 'add' && operation !== 'remove' && operation !== 'set') throw new StoreError('invalid', `unknown flag operation ${String(operation)}`);
     const wanted = normalizeFlags(flags);
     const result: FlagUpdateResult = { updated: [], modifiedSince: [] };
-    const select = this.sql('SELECT uid, modseq, flags FROM messages WHERE mailbox_id = ? AND uid = ?');
-    const update = this.sql('UPDATE messages SET flags = ?, seen = ?, deleted = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?');
-    for (const uid of sortedUnique(uids)) {
-      const row = select.get(mailboxId, uid) as Pick<MessageRow, 'uid' | 'modseq' | 'flags'> | undefined;
-      if (!row) continue;
-      // RFC 7162 3.1.3: a message changed after UNCHANGEDSINCE is left alone and reported.
-      if (options?.unchangedSince !== undefined && row.modseq > options.unchangedSince) {
-        result.modifiedSince.push(uid);
-        continue;
+    const unchangedSince = options?.unchangedSince;
+    // Set-based: the messages are read run by run (range scans on the primary key), the new flags worked out
+    // once per distinct stored flag text (a mailbox has few), and each (run, old text) group written with one
+    // UPDATE over the run's range when the group is every message of that text in the range, else row by row.
+    const select = this.sql('SELECT uid, modseq, flags FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid');
+    const updateRange = this.sql('UPDATE messages SET flags = ?, seen = ?, deleted = ?, modseq = ? WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND flags = ?');
+    const updateOne = this.sql('UPDATE messages SET flags = ?, seen = ?, deleted = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?');
+    const transitions = new Map<string, { next: string[]; text: string; seen: number; deleted: number } | null>();
+    const transition = (text: string) => {
+      let t = transitions.get(text);
+      if (t === undefined) {
+        const current = JSON.parse(text) as string[];
+        const next = applyFlags(current, operation, wanted);
+        t = sameFlags(current, next) ? null : { next, text: JSON.stringify(next), seen: next.includes('\\Seen') ? 1 : 0, deleted: next.includes('\\Deleted') ? 1 : 0 };
+        transitions.set(text, t);
       }
-      const current = JSON.parse(row.flags) as string[];
-      const next = applyFlags(current, operation, wanted);
-      if (sameFlags(current, next)) continue;
-      const modseq = this.takeModseq(mailboxId);
-      update.run(JSON.stringify(next), next.includes('\\Seen') ? 1 : 0, next.includes('\\Deleted') ? 1 : 0, modseq, mailboxId, uid);
-      result.updated.push({ uid, flags: next, modseq });
-      this.changes.push({ kind: 'flags', mailboxId, uid, flags: next, modseq });
+      return t;
+    };
+    let modseq = 0;
+    for (const run of uidRuns(sortedUnique(uids))) {
+      const rows = select.all(mailboxId, run.first, run.last) as Pick<MessageRow, 'uid' | 'modseq' | 'flags'>[];
+      // Per old flag text: how many rows of the range carry it, and which of them change.
+      const groups = new Map<string, { inRange: number; changing: number[] }>();
+      for (const row of rows) {
+        let group = groups.get(row.flags);
+        if (!group) groups.set(row.flags, (group = { inRange: 0, changing: [] }));
+        group.inRange++;
+        if (run.wanted !== null && !run.wanted.has(row.uid)) continue;
+        // RFC 7162 3.1.3: a message changed after UNCHANGEDSINCE is left alone and reported.
+        if (unchangedSince !== undefined && row.modseq > unchangedSince) {
+          result.modifiedSince.push(row.uid);
+          continue;
+        }
+        const t = transition(row.flags);
+        if (t === null) continue;
+        if (modseq === 0) modseq = this.takeModseq(mailboxId);
+        group.changing.push(row.uid);
+        result.updated.push({ uid: row.uid, flags: t.next.slice(), modseq });
+        this.changes.push({ kind: 'flags', mailboxId, uid: row.uid, flags: t.next.slice(), modseq });
+      }
+      for (const [text, group] of groups) {
+        if (group.changing.length === 0) continue;
+        const t = transition(text)!;
+        if (group.changing.length === group.inRange) updateRange.run(t.text, t.seen, t.deleted, modseq, mailboxId, run.first, run.last, text);
+        else for (const uid of group.changing) updateOne.run(t.text, t.seen, t.deleted, modseq, mailboxId, uid);
+      }
     }
     return result;
   }
