@@ -11,8 +11,10 @@
 // Files in the data directory: store.db (the database, every page AEGIS-256 encrypted and authenticated),
 // store.db-wal and store.db-shm (SQLite's write-ahead log, encrypted the same way, and its index, which
 // holds no data), store.keycheck (a MAC telling a wrong key from a damaged file), store.header (a MAC of the
-// database's 24 plaintext header bytes). A consistent copy (backup) is the closed store's files, or the
-// SQLite backup API on an open one; the WAL must go with the database file.
+// database's 24 plaintext header bytes), bodies/seg-NNNNNN.dat (message bodies of 8 KiB and more, each an
+// AES-256-GCM record, appended and fdatasync'd before the commit that references them: sqlite/segments.ts).
+// A consistent copy (backup) is the closed store's files, bodies/ included; the WAL must go with the
+// database file. (The SQLite backup API alone no longer copies every body.)
 //
 // Threads: the writer (sqlite/writer-worker.ts, every mutation, group commit), the checkpointer
 // (sqlite/checkpointer.mjs: WAL checkpoints and verify()), and reads on the caller's thread (sqlite/reader.ts).

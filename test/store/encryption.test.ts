@@ -7,6 +7,7 @@ import { cp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openStore, StoreError, type Store } from '../../src/store/index.ts';
 import { tempDir } from './helpers.ts';
+import { SEGMENT_THRESHOLD_BYTES } from '../../src/store/sqlite/segments.ts';
 
 const SUBJECT = 'Quarterly merger plans ZEBRA-7781';
 const BODY_LINE = 'The vault combination is ORCHID-4412-PLAINTEXT';
@@ -60,6 +61,9 @@ test('no plaintext in any file of the data directory, while open (WAL) and after
     const whileOpen = await readAll(dir);
     const wal = whileOpen.find((f) => f.name.endsWith('-wal'));
     assert.ok(wal && wal.bytes.length > 0, 'the WAL holds the data while the store is open');
+    // The known message is above the segment threshold: its body is in a segment file, grepped too.
+    assert.ok(knownMessage().length >= SEGMENT_THRESHOLD_BYTES);
+    assert.ok(whileOpen.some((f) => /^bodies\/seg-\d+\.dat$/.test(f.name) && f.bytes.length > knownMessage().length), 'a segment file holds the bodies');
     assertNoPlaintext(whileOpen, 'while open');
     await store.close();
     const afterClose = await readAll(dir);
@@ -156,30 +160,160 @@ test('a flipped byte anywhere in the database file is detected and never served 
   }
 });
 
-test('a flipped byte in a message body page makes getBody fail as corrupt', async () => {
-  const dir = await tempDir();
-  const key = randomBytes(32);
+/** A store with one user and `sizes.length` appended messages of random base64 text; returns their bodies. */
+async function storeWithBodies(dir: string, key: Buffer, sizes: number[]): Promise<{ inboxId: number; bodies: Buffer[] }> {
+  const store = await openStore({ dir, key });
   try {
-    let store = await openStore({ dir, key });
     await store.accounts.addDomain('example.test');
     const user = await store.accounts.addUser({ address: 'bob@example.test', passwordHash: 'h' });
     const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
-    const raw = Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), Buffer.from(randomBytes(300_000).toString('base64').replace(/.{76}/g, '$&\r\n'))]);
-    await store.mail.append(inbox.id, { raw });
-    const [meta] = await store.mail.listMessages(inbox.id);
+    const bodies: Buffer[] = [];
+    for (const size of sizes) {
+      const head = Buffer.from('Subject: big\r\n\r\n');
+      const raw = Buffer.concat([head, Buffer.from(randomBytes(size).toString('base64').slice(0, size - head.length))]);
+      await store.mail.append(inbox.id, { raw });
+      bodies.push(raw);
+    }
+    return { inboxId: inbox.id, bodies };
+  } finally {
     await store.close();
-    const path = join(dir, 'store.db');
-    const bytes = await readFile(path);
-    // The body fills most of the file: the middle is one of its overflow pages.
-    const position = Math.floor(bytes.length / 2);
-    bytes[position] = (bytes[position] as number) ^ 0x80;
-    await writeFile(path, bytes);
-    store = await openStore({ dir, key });
+  }
+}
+
+const SEGMENT = join('bodies', 'seg-000001.dat');
+
+test('a flipped byte in a body segment record (nonce, ciphertext, tag) makes getBody fail as corrupt and verify() report it', async () => {
+  const dir = await tempDir();
+  const key = randomBytes(32);
+  const copies: string[] = [];
+  try {
+    const { inboxId, bodies } = await storeWithBodies(dir, key, [300_000]);
+    const size = (await stat(join(dir, SEGMENT))).size;
+    assert.equal(size, bodies[0]!.length + 28, 'one record: 12-byte nonce, the sealed body, 16-byte tag');
+    for (const position of [0, 11, 12, Math.floor(size / 2), size - 17, size - 1]) {
+      const copy = await tempDir('mailstack-tamper-');
+      copies.push(copy);
+      await cp(dir, copy, { recursive: true });
+      const bytes = await readFile(join(copy, SEGMENT));
+      bytes[position] = (bytes[position] as number) ^ 0x80;
+      await writeFile(join(copy, SEGMENT), bytes);
+      const store = await openStore({ dir: copy, key });
+      try {
+        const [meta] = await store.mail.listMessages(inboxId);
+        await assert.rejects(store.mail.getBody(meta!.bodyId), (error: unknown) => error instanceof StoreError && error.code === 'corrupt', `byte ${position}`);
+        const report = await store.verify();
+        assert.equal(report.ok, false, `byte ${position}: verify() did not notice`);
+        assert.match(report.problems.join('\n'), /fails authentication/);
+      } finally {
+        await store.close();
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    for (const copy of copies) await rm(copy, { recursive: true, force: true });
+  }
+});
+
+test('a segment record copied over another of the same size is detected, not served as the other message', async () => {
+  const dir = await tempDir();
+  const key = randomBytes(32);
+  try {
+    const { inboxId, bodies } = await storeWithBodies(dir, key, [20_000, 20_000]);
+    const bytes = await readFile(join(dir, SEGMENT));
+    const record = bodies[0]!.length + 28;
+    assert.equal(bytes.length, 2 * record);
+    bytes.copy(bytes, record, 0, record); // the first record, nonce and tag included, over the second
+    await writeFile(join(dir, SEGMENT), bytes);
+    const store = await openStore({ dir, key });
     try {
-      await assert.rejects(store.mail.getBody(meta!.bodyId), (error: unknown) => error instanceof StoreError && error.code === 'corrupt');
+      const [first, second] = await store.mail.listMessages(inboxId);
+      assert.ok((await store.mail.getBody(first!.bodyId)).equals(bodies[0]!));
+      await assert.rejects(store.mail.getBody(second!.bodyId), (error: unknown) => error instanceof StoreError && error.code === 'corrupt');
       assert.equal((await store.verify()).ok, false);
     } finally {
       await store.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a truncated segment: the store opens, the cut body fails as corrupt, the others are served, verify() reports it', async () => {
+  const dir = await tempDir();
+  const key = randomBytes(32);
+  try {
+    const { inboxId, bodies } = await storeWithBodies(dir, key, [20_000, 30_000]);
+    const bytes = await readFile(join(dir, SEGMENT));
+    await writeFile(join(dir, SEGMENT), bytes.subarray(0, bytes.length - 1000));
+    const store = await openStore({ dir, key });
+    try {
+      const [first, second] = await store.mail.listMessages(inboxId);
+      assert.ok((await store.mail.getBody(first!.bodyId)).equals(bodies[0]!));
+      await assert.rejects(store.mail.getBody(second!.bodyId), (error: unknown) => error instanceof StoreError && error.code === 'corrupt');
+      assert.equal((await store.verify()).ok, false);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('bytes after the last committed record (a crash between segment write and commit) are cut at open', async () => {
+  const dir = await tempDir();
+  const key = randomBytes(32);
+  try {
+    const { inboxId, bodies } = await storeWithBodies(dir, key, [20_000]);
+    const committed = (await stat(join(dir, SEGMENT))).size;
+    // What a writer killed after appending and before COMMIT leaves: a record no row references.
+    await writeFile(join(dir, SEGMENT), Buffer.concat([await readFile(join(dir, SEGMENT)), randomBytes(50_000)]));
+    let store = await openStore({ dir, key });
+    try {
+      assert.equal((await stat(join(dir, SEGMENT))).size, committed);
+      const raw = Buffer.concat([Buffer.from('Subject: after\r\n\r\n'), Buffer.from(randomBytes(15_000).toString('base64'))]);
+      await store.mail.append(inboxId, { raw });
+      const metas = await store.mail.listMessages(inboxId);
+      assert.equal(metas.length, 2);
+      assert.ok((await store.mail.getBody(metas[0]!.bodyId)).equals(bodies[0]!));
+      assert.ok((await store.mail.getBody(metas[1]!.bodyId)).equals(raw));
+      await store.close();
+      store = await openStore({ dir, key });
+      assert.ok((await store.mail.getBody(metas[1]!.bodyId)).equals(raw));
+      assert.deepEqual(await store.verify(), { ok: true, problems: [] });
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('two writers on one data directory (a CLI racing the server) never write over each other in a segment', async () => {
+  const dir = await tempDir();
+  const key = randomBytes(32);
+  try {
+    const { inboxId } = await storeWithBodies(dir, key, [10_000]);
+    const first = await openStore({ dir, key });
+    const second = await openStore({ dir, key });
+    try {
+      const sent: Buffer[] = [];
+      const appends: Promise<unknown>[] = [];
+      for (let i = 0; i < 12; i++) {
+        const raw = Buffer.concat([Buffer.from(`Subject: ${i}\r\n\r\n`), Buffer.from(randomBytes(9_000 + i * 500).toString('base64'))]);
+        sent.push(raw);
+        appends.push((i % 2 === 0 ? first : second).mail.append(inboxId, { raw }));
+      }
+      await Promise.all(appends);
+      const metas = await first.mail.listMessages(inboxId);
+      assert.equal(metas.length, 13);
+      for (const store of [first, second]) {
+        const bodies = await Promise.all(metas.slice(1).map((m) => store.mail.getBody(m.bodyId)));
+        for (const raw of sent) assert.ok(bodies.some((b) => b.equals(raw)), 'a body was overwritten by the other writer');
+      }
+      assert.deepEqual(await first.verify(), { ok: true, problems: [] });
+    } finally {
+      await first.close();
+      await second.close();
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -17,6 +17,7 @@ import type {
 import { StoreError } from '../types.ts';
 import { toStoreError, type SqliteDatabase, type SqliteStatement } from './connection.ts';
 import { canonicalName } from './names.ts';
+import type { SegmentReader } from './segments.ts';
 import { uidRuns } from './uid-runs.ts';
 import {
   MAILBOX_COLUMNS,
@@ -41,7 +42,11 @@ export class Reader {
   private statements = new Map<string, SqliteStatement>();
   private rawStatements = new Map<string, SqliteStatement>();
 
-  constructor(private readonly db: SqliteDatabase) {}
+  constructor(
+    private readonly db: SqliteDatabase,
+    /** Bodies stored in segment files (segments.ts). */
+    private readonly segments: SegmentReader | null = null,
+  ) {}
 
   /** Runs a read, turning SQLite errors into StoreErrors ('corrupt' for a page that fails authentication). */
   private run<T>(doing: string, read: () => T): T {
@@ -224,9 +229,13 @@ export class Reader {
 
   getBody(bodyId: number): Buffer {
     return this.run(`reading body #${bodyId}`, () => {
-      const row = this.sql('SELECT raw FROM bodies WHERE id = ?').get(bodyId) as { raw: Buffer } | undefined;
+      const row = this.sql('SELECT size, segment, seg_offset, CASE WHEN segment IS NULL THEN raw END AS raw FROM bodies WHERE id = ?').get(bodyId) as
+        | { size: number; segment: number | null; seg_offset: number | null; raw: Buffer | null }
+        | undefined;
       if (!row) throw new StoreError('not_found', `body #${bodyId} does not exist`);
-      return row.raw;
+      if (row.segment === null) return row.raw as Buffer;
+      if (!this.segments) throw new StoreError('unavailable', `body #${bodyId} is in a segment file and this reader has none`);
+      return this.segments.read(row.segment, row.seg_offset as number, bodyId, row.size);
     });
   }
 

@@ -121,6 +121,14 @@ const MIGRATIONS: readonly string[] = [
     value BLOB NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 2: bodies in segment files (segments.ts). For such a row raw is empty and (segment, seg_offset) locate
+  // its sealed record; NULL for bodies kept in the row. The index answers "end of the last record per
+  // segment" at open without reading the bodies table.
+  `
+  ALTER TABLE bodies ADD COLUMN segment INTEGER;
+  ALTER TABLE bodies ADD COLUMN seg_offset INTEGER;
+  CREATE INDEX bodies_segment ON bodies(segment, seg_offset) WHERE segment IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

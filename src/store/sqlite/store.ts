@@ -17,6 +17,12 @@ import { checkHeader, checkKey, openDatabase, toStoreError, type SqliteDatabase 
 import { Reader } from './reader.ts';
 import { Writer } from './writer.ts';
 import { asBuffer } from './rows.ts';
+import { deriveBodyKey, SegmentReader } from './segments.ts';
+
+/** Segment records verify() authenticates between two turns of the event loop. */
+const VERIFY_RECORDS_PER_TURN = 64;
+/** Problems verify() lists one by one; beyond, a count (a wholly damaged segment is one story, not 10^5). */
+const MAX_LISTED_PROBLEMS = 100;
 
 export interface SqliteStoreOptions {
   dir: string;
@@ -85,6 +91,7 @@ class SqliteStore implements Store {
   readonly bans: BanStore;
   readonly secrets: SecretStore;
   private closing: Promise<void> | null = null;
+  private readonly segments: SegmentReader;
 
   constructor(
     private readonly options: SqliteStoreOptions,
@@ -92,7 +99,8 @@ class SqliteStore implements Store {
     private readonly writer: Writer,
     readonly changes: Feed,
   ) {
-    const reader = new Reader(db);
+    this.segments = new SegmentReader(options.dir, deriveBodyKey(options.key));
+    const reader = new Reader(db, this.segments);
     // Reads are synchronous SQLite calls wrapped as promises: the interface is async so that a networked
     // backend (PostgreSQL) fits the same contract.
     const read = <T>(fn: () => T): Promise<T> => {
@@ -186,6 +194,7 @@ class SqliteStore implements Store {
     } catch (error) {
       problems.push(toStoreError(error, 'verifying').message);
     }
+    problems.push(...(await this.verifySegments()));
     const offThread = await this.writer.verifyOffThread();
     if (offThread) {
       problems.push(...offThread);
@@ -199,7 +208,7 @@ class SqliteStore implements Store {
       for (const row of rows) if (row.integrity_check !== 'ok') problems.push(...row.integrity_check.split('\n'));
       const badRefs = db.prepare('SELECT count(*) AS n FROM bodies b WHERE refs != (SELECT count(*) FROM messages m WHERE m.body_id = b.id)').get() as { n: number };
       if (badRefs.n > 0) problems.push(`${badRefs.n} message bodies have a wrong reference count`);
-      const badSizes = db.prepare('SELECT count(*) AS n FROM bodies WHERE size != length(raw)').get() as { n: number };
+      const badSizes = db.prepare('SELECT count(*) AS n FROM bodies WHERE segment IS NULL AND size != length(raw)').get() as { n: number };
       if (badSizes.n > 0) problems.push(`${badSizes.n} message bodies differ from their recorded size`);
     } catch (error) {
       problems.push(toStoreError(error, 'verifying').message);
@@ -213,10 +222,36 @@ class SqliteStore implements Store {
     return { ok: problems.length === 0, problems };
   }
 
+  /** Reads and authenticates every live body record in the segment files (segments.ts). */
+  private async verifySegments(): Promise<string[]> {
+    const problems: string[] = [];
+    let failed = 0;
+    let rows: { id: number; size: number; segment: number; seg_offset: number }[];
+    try {
+      rows = this.db.prepare('SELECT id, size, segment, seg_offset FROM bodies WHERE segment IS NOT NULL ORDER BY segment, seg_offset').all() as typeof rows;
+    } catch (error) {
+      return [toStoreError(error, 'listing body records').message];
+    }
+    for (let i = 0; i < rows.length; i++) {
+      if (this.closing) break;
+      const row = rows[i]!;
+      try {
+        this.segments.read(row.segment, row.seg_offset, row.id, row.size);
+      } catch (error) {
+        failed++;
+        if (problems.length < MAX_LISTED_PROBLEMS) problems.push(toStoreError(error, `verifying body #${row.id}`).message);
+      }
+      if (i % VERIFY_RECORDS_PER_TURN === VERIFY_RECORDS_PER_TURN - 1) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    if (failed > problems.length) problems.push(`${failed - problems.length} more message bodies fail authentication`);
+    return problems;
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.writer.close();
       this.db.close();
+      this.segments.close();
     })();
     return this.closing;
   }

@@ -34,6 +34,7 @@ import { StoreError } from '../types.ts';
 import type { SqliteDatabase, SqliteStatement } from './connection.ts';
 import { applyFlags, normalizeFlags, sameFlags } from './flags.ts';
 import { canonicalName, SEPARATOR, validName } from './names.ts';
+import { SEGMENT_THRESHOLD_BYTES, type SegmentWriter } from './segments.ts';
 import { uidRuns } from './uid-runs.ts';
 import {
   asBuffer,
@@ -72,7 +73,11 @@ export class WriteOps {
   private requestModseq = new Map<number, number>();
   private statements = new Map<string, SqliteStatement>();
 
-  constructor(private readonly db: SqliteDatabase) {}
+  constructor(
+    private readonly db: SqliteDatabase,
+    /** Where bodies of SEGMENT_THRESHOLD_BYTES and more go; null keeps every body in SQLite. */
+    private readonly segments: SegmentWriter | null = null,
+  ) {}
 
   /** Called by the worker before each request. */
   beginRequest(): void {
@@ -520,8 +525,23 @@ export class WriteOps {
     // Parsing happens here, in the writer worker, so the main thread never spends time on it.
     const summary = summarizeMessage(raw);
     const text = extractSearchText(raw, summary);
-    const info = this.sql('INSERT INTO bodies (size, refs, summary, raw) VALUES (?, 0, ?, ?)').run(raw.length, JSON.stringify(summary), raw);
-    const id = Number(info.lastInsertRowid);
+    let id: number;
+    if (this.segments && raw.length >= SEGMENT_THRESHOLD_BYTES) {
+      // The row first (its id is bound into the record), then the record; the worker syncs the segment
+      // before COMMIT (segments.ts). If this request rolls back, the record stays as unreferenced bytes.
+      const ref = this.segments.reserve(raw.length);
+      const info = this.sql("INSERT INTO bodies (size, refs, summary, raw, segment, seg_offset) VALUES (?, 0, ?, X'', ?, ?)").run(
+        raw.length,
+        JSON.stringify(summary),
+        ref.segment,
+        ref.offset,
+      );
+      id = Number(info.lastInsertRowid);
+      this.segments.write(ref, id, raw);
+    } else {
+      const info = this.sql('INSERT INTO bodies (size, refs, summary, raw) VALUES (?, 0, ?, ?)').run(raw.length, JSON.stringify(summary), raw);
+      id = Number(info.lastInsertRowid);
+    }
     this.sql('INSERT INTO body_text (body_id, header, body) VALUES (?, ?, ?)').run(id, text.header.toLowerCase(), text.body.toLowerCase());
     return { id, size: raw.length };
   }

@@ -10,6 +10,7 @@ import type { FromWorker, RequestOutcome, SerializedError, ToWorker, WorkerInit 
 import { migrate } from './schema.ts';
 import { WriteOps } from './write-ops.ts';
 import { asBuffer } from './rows.ts';
+import { deriveBodyKey, RECORD_OVERHEAD_BYTES, SegmentWriter } from './segments.ts';
 import type { MailboxChange } from '../types.ts';
 
 /** Requests per transaction: bounds the work (and memory) behind one commit. */
@@ -38,12 +39,22 @@ function post(message: FromWorker): void {
 
 let db: SqliteDatabase;
 let ops: WriteOps;
+let segments: SegmentWriter;
 try {
   db = openDatabase(init.dir, asBuffer(init.key));
   migrate(db);
   recordHeader(init.dir, asBuffer(init.key));
   db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
-  ops = new WriteOps(db);
+  segments = new SegmentWriter(init.dir, deriveBodyKey(asBuffer(init.key)));
+  // The end of the last committed record of each segment: what lies beyond was never committed. Under the
+  // write lock, so that no other writer's uncommitted records are cut (SegmentWriter.open).
+  db.transaction(() => {
+    const usage = db
+      .prepare(`SELECT segment, max(seg_offset) AS offset, size FROM bodies WHERE segment IS NOT NULL GROUP BY segment`)
+      .all() as { segment: number; offset: number; size: number }[];
+    segments.open(usage.map((u) => ({ segment: u.segment, end: u.offset + u.size + RECORD_OVERHEAD_BYTES })));
+  }).immediate();
+  ops = new WriteOps(db, segments);
   post({ type: 'ready' });
 } catch (error) {
   post({ type: 'open-failed', error: serialize(error, 'opening the store for writing') });
@@ -103,11 +114,20 @@ function runBatches(): void {
 
 function runBatch(batch: Request[]): void {
   const started = performance.now();
+  const segmentBytesBefore = segments.bytesWritten;
   const outcomes: RequestOutcome[] = [];
   let changes: MailboxChange[] = [];
   try {
     begin.run();
+    segments.claim();
   } catch (error) {
+    if (db.inTransaction) {
+      try {
+        db.exec('ROLLBACK');
+      } catch {
+        /* the batch fails with the original error below */
+      }
+    }
     const failure = serialize(error, 'starting a transaction');
     post({ type: 'batch', results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
     return;
@@ -138,6 +158,19 @@ function runBatch(batch: Request[]): void {
     }
   }
   try {
+    // Body records first, then the rows that reference them (segments.ts): one fdatasync per batch.
+    segments.sync();
+  } catch (error) {
+    try {
+      db.exec('ROLLBACK');
+    } catch {
+      /* reported below */
+    }
+    const failure = serialize(new StoreError('unavailable', `writing message bodies to disk: ${(error as Error).message}`), 'syncing body segments');
+    post({ type: 'batch', results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
+    return;
+  }
+  try {
     commit.run();
   } catch (error) {
     if (db.inTransaction) {
@@ -151,7 +184,8 @@ function runBatch(batch: Request[]): void {
     post({ type: 'batch', results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
     return;
   }
-  const bytes = batch.reduce((sum, r) => sum + requestBytes(r), 0);
+  // What went to the WAL (and will be checkpointed): the request bytes less those sealed into segments.
+  const bytes = Math.max(0, batch.reduce((sum, r) => sum + requestBytes(r), 0) - (segments.bytesWritten - segmentBytesBefore));
   post({ type: 'batch', results: outcomes, changes, requests: batch.length, commitMs: performance.now() - started, bytes });
   changes = [];
 }
@@ -168,6 +202,11 @@ function close(): void {
     db.close();
   } catch (e) {
     error ??= serialize(e, 'closing');
+  }
+  try {
+    segments.close();
+  } catch (e) {
+    error ??= serialize(e, 'closing body segments');
   }
   post(error ? { type: 'closed', error } : { type: 'closed' });
   port!.close();

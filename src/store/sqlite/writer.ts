@@ -191,9 +191,11 @@ export class Writer {
  * The caller's Buffer is left untouched. */
 function transferable(arg: unknown, transfer: ArrayBuffer[]): unknown {
   const move = (bytes: Uint8Array): Uint8Array => {
-    const copy = new Uint8Array(bytes.byteLength);
+    // allocUnsafeSlow: an ArrayBuffer of its own (never a slice of Buffer's shared pool, so it can be
+    // moved), and not zero-filled first since every byte is overwritten at once.
+    const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
     copy.set(bytes);
-    transfer.push(copy.buffer);
+    transfer.push(copy.buffer as ArrayBuffer);
     return copy;
   };
   if (arg instanceof Uint8Array) return move(arg);
