@@ -139,12 +139,18 @@ export class RawImapClient {
     // Text is gathered and written with the next literal header or the final CRLF: one write per line, as
     // real clients do (a line split over two writes waits on Nagle + delayed ACK, ~40 ms per command).
     let line = `${tag} `;
+    // A literal's octets wait for the text after them, so the two go out in one write.
+    let literalBytes: Buffer | null = null;
+    const send = (text: string) => {
+      this.socket.write(literalBytes ? Buffer.concat([literalBytes, Buffer.from(text, 'utf8')]) : text);
+      literalBytes = null;
+    };
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i]!;
       if (typeof p === 'string') {
         line += p;
       } else {
-        this.socket.write(`${line}{${p.length}}\r\n`);
+        send(`${line}{${p.length}}\r\n`);
         line = '';
         for (;;) {
           const r = await this.readResponse();
@@ -152,10 +158,10 @@ export class RawImapClient {
           if (r.toString('latin1').startsWith(tag + ' ')) throw new Error(`literal refused: ${r.toString()}`);
           untagged.push(r);
         }
-        this.socket.write(p);
+        literalBytes = p;
       }
     }
-    this.socket.write(line + '\r\n');
+    send(line + '\r\n');
     for (;;) {
       const r = await this.readResponse();
       const s = r.toString('latin1');
