@@ -168,3 +168,16 @@ export function toStoreError(error: unknown, doing: string): StoreError {
   }
   return new StoreError('unavailable', `unexpected storage error while ${doing} (${code || 'no code'}): ${message}`);
 }
+
+/** Prepared statements by SQL text: each is compiled once per connection and reused. */
+export function statementCache(db: SqliteDatabase): (text: string) => SqliteStatement {
+  const statements = new Map<string, SqliteStatement>();
+  return (text) => {
+    let statement = statements.get(text);
+    if (!statement) {
+      statement = db.prepare<unknown[], unknown>(text);
+      statements.set(text, statement);
+    }
+    return statement;
+  };
+}

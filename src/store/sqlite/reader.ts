@@ -15,7 +15,7 @@ import type {
   User,
 } from '../types.ts';
 import { StoreError } from '../types.ts';
-import { toStoreError, type SqliteDatabase, type SqliteStatement } from './connection.ts';
+import { statementCache, toStoreError, type SqliteDatabase, type SqliteStatement } from './connection.ts';
 import { canonicalName } from './names.ts';
 import type { SegmentReader } from './segments.ts';
 import { uidRuns } from './uid-runs.ts';
@@ -39,14 +39,16 @@ import {
 export const MAX_SEARCH_NEEDLE_LENGTH = 1024;
 
 export class Reader {
-  private statements = new Map<string, SqliteStatement>();
+  private readonly prepared: (text: string) => SqliteStatement;
   private rawStatements = new Map<string, SqliteStatement>();
 
   constructor(
     private readonly db: SqliteDatabase,
     /** Bodies stored in segment files (segments.ts). */
     private readonly segments: SegmentReader | null = null,
-  ) {}
+  ) {
+    this.prepared = statementCache(db);
+  }
 
   /** Runs a read, turning SQLite errors into StoreErrors ('corrupt' for a page that fails authentication). */
   private run<T>(doing: string, read: () => T): T {
@@ -58,12 +60,7 @@ export class Reader {
   }
 
   private sql(text: string): SqliteStatement {
-    let statement = this.statements.get(text);
-    if (!statement) {
-      statement = this.db.prepare<unknown[], unknown>(text);
-      this.statements.set(text, statement);
-    }
-    return statement;
+    return this.prepared(text);
   }
 
   /** A statement returning rows as arrays, cached apart from sql()'s (raw mode is a property of the statement). */

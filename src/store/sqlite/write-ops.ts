@@ -31,7 +31,7 @@ import type {
   UserUpdate,
 } from '../types.ts';
 import { StoreError } from '../types.ts';
-import type { SqliteDatabase, SqliteStatement } from './connection.ts';
+import { statementCache, type SqliteDatabase, type SqliteStatement } from './connection.ts';
 import { applyFlags, normalizeFlags, sameFlags } from './flags.ts';
 import { canonicalName, SEPARATOR, validName } from './names.ts';
 import { SEGMENT_THRESHOLD_BYTES, type SegmentWriter } from './segments.ts';
@@ -71,13 +71,15 @@ export class WriteOps {
   changes: MailboxChange[] = [];
   /** The modseq the current request took per mailbox (one per operation and mailbox). */
   private requestModseq = new Map<number, number>();
-  private statements = new Map<string, SqliteStatement>();
+  private readonly prepared: (text: string) => SqliteStatement;
 
   constructor(
-    private readonly db: SqliteDatabase,
+    db: SqliteDatabase,
     /** Where bodies of SEGMENT_THRESHOLD_BYTES and more go; null keeps every body in SQLite. */
     private readonly segments: SegmentWriter | null = null,
-  ) {}
+  ) {
+    this.prepared = statementCache(db);
+  }
 
   /** Called by the worker before each request. */
   beginRequest(): void {
@@ -86,12 +88,7 @@ export class WriteOps {
   }
 
   private sql(text: string): SqliteStatement {
-    let statement = this.statements.get(text);
-    if (!statement) {
-      statement = this.db.prepare<unknown[], unknown>(text);
-      this.statements.set(text, statement);
-    }
-    return statement;
+    return this.prepared(text);
   }
 
   // ------------------------------------------------------------ accounts
