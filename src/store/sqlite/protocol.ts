@@ -14,7 +14,16 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'open-failed'; error: SerializedError }
-  | { type: 'batch'; results: RequestOutcome[]; changes: MailboxChange[]; requests: number; commitMs: number; bytes: number }
+  | {
+      type: 'batch';
+      results: RequestOutcome[];
+      changes: MailboxChange[];
+      requests: number;
+      commitMs: number;
+      bytes: number;
+      /** The requests' message buffers, moved back for reuse (buffer-pool.ts). */
+      buffers: ArrayBuffer[];
+    }
   | { type: 'closed'; error?: SerializedError };
 
 export type RequestOutcome = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: SerializedError };

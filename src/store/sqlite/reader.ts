@@ -226,13 +226,13 @@ export class Reader {
 
   getBody(bodyId: number): Buffer {
     return this.run(`reading body #${bodyId}`, () => {
-      const row = this.sql('SELECT size, segment, seg_offset, CASE WHEN segment IS NULL THEN raw END AS raw FROM bodies WHERE id = ?').get(bodyId) as
-        | { size: number; segment: number | null; seg_offset: number | null; raw: Buffer | null }
+      const row = this.sql('SELECT size, segment, seg_offset, seg_nonce, CASE WHEN segment IS NULL THEN raw END AS raw FROM bodies WHERE id = ?').get(bodyId) as
+        | { size: number; segment: number | null; seg_offset: number | null; seg_nonce: Buffer | null; raw: Buffer | null }
         | undefined;
       if (!row) throw new StoreError('not_found', `body #${bodyId} does not exist`);
       if (row.segment === null) return row.raw as Buffer;
       if (!this.segments) throw new StoreError('unavailable', `body #${bodyId} is in a segment file and this reader has none`);
-      return this.segments.read(row.segment, row.seg_offset as number, bodyId, row.size);
+      return this.segments.read(row.segment, row.seg_offset as number, bodyId, row.size, row.seg_nonce);
     });
   }
 

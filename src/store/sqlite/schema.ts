@@ -129,6 +129,11 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE bodies ADD COLUMN seg_offset INTEGER;
   CREATE INDEX bodies_segment ON bodies(segment, seg_offset) WHERE segment IS NOT NULL;
   `,
+  // 3: the nonce of a body's segment record (segments.ts, record form v2): the row names its record by it.
+  // NULL for records of form v1, which are bound to their place and row id instead.
+  `
+  ALTER TABLE bodies ADD COLUMN seg_nonce BLOB;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -16,14 +16,21 @@
 // nonce is random rather than (segment, offset) because an offset can be written twice: the tail cut back
 // after a crash is appended to again, and reusing a GCM nonce under one key would leak the authentication
 // key. 96 random bits allow 2^32 records per key before the collision risk matters (NIST SP 800-38D 8.3).
-// The associated data binds the record to its place and its row (segment, offset, body id, size): a record
-// copied over another, or moved, fails authentication instead of being served as a different message.
+//
+// A record is bound to its row, so that a record copied over another, or moved, is refused instead of being
+// served as a different message. Two forms:
+// - v2 (written now): the row stores the record's nonce (bodies.seg_nonce), and the associated data is the
+//   body size. A record found at the row's place with another nonce was put there by someone else; the tag
+//   then authenticates the bytes under the nonce the row expects. The nonce is known before the row id or the
+//   place, so a body can be sealed as soon as it reaches the writer thread, while the batch before it waits
+//   for its fsyncs (prepared-bodies.ts), instead of inside its own batch.
+// - v1 (rows from before, seg_nonce NULL): the associated data is (segment, offset, body id, size).
 //
 // Space: a body whose last reference goes has its row deleted; its bytes stay until the segment holds no
 // live record (then the file is deleted at the next open). TODO: a compaction that rewrites segments whose
 // live ratio is low (copy live records to the current segment, update the rows, commit, delete the file).
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { closeSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, unlinkSync, writevSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, unlinkSync, writev, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreError } from '../types.ts';
 
@@ -70,13 +77,71 @@ export function listSegments(dir: string): number[] {
   return ids.sort((a, b) => a - b);
 }
 
-function associatedData(segment: number, offset: number, bodyId: number, size: number): Buffer {
+/** v1 records (rows without seg_nonce): bound to their place and row id. */
+function associatedDataV1(segment: number, offset: number, bodyId: number, size: number): Buffer {
   const ad = Buffer.alloc(4 + 8 + 8 + 8);
   ad.writeUInt32BE(segment, 0);
   ad.writeBigUInt64BE(BigInt(offset), 4);
   ad.writeBigUInt64BE(BigInt(bodyId), 12);
   ad.writeBigUInt64BE(BigInt(size), 20);
   return ad;
+}
+
+/** v2 records: the row holds the nonce; the associated data carries the size and the format. */
+function associatedDataV2(size: number): Buffer {
+  const ad = Buffer.alloc(1 + 8);
+  ad.writeUInt8(2, 0);
+  ad.writeBigUInt64BE(BigInt(size), 1);
+  return ad;
+}
+
+/** A body sealed for a segment, before it has a place: the record's three parts. */
+export interface SealedBody {
+  nonce: Buffer;
+  sealed: Buffer;
+  tag: Buffer;
+}
+
+/** Fresh random nonces, cut from a pool filled NONCE_POOL at a time (one RNG call instead of 256). */
+class NoncePool {
+  private pool = Buffer.alloc(0);
+  private used = 0;
+
+  next(): Buffer {
+    if (this.used >= this.pool.length) {
+      this.pool = randomBytes(NONCE_BYTES * NONCE_POOL);
+      this.used = 0;
+    }
+    // A copy: the nonce is also stored in the row, and must not alias the pool.
+    const nonce = Buffer.from(this.pool.subarray(this.used, this.used + NONCE_BYTES));
+    this.used += NONCE_BYTES;
+    return nonce;
+  }
+}
+
+/** Seals bodies for segment records (v2). */
+export class BodySealer {
+  private readonly nonces = new NoncePool();
+
+  constructor(private readonly key: Buffer) {}
+
+  seal(raw: Uint8Array): SealedBody {
+    const nonce = this.nonces.next();
+    const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
+    cipher.setAAD(associatedDataV2(raw.byteLength));
+    // Ciphertext and tag as two parts of the record (written with writev): no copy into one buffer.
+    const sealed = cipher.update(raw);
+    cipher.final();
+    return { nonce, sealed, tag: cipher.getAuthTag() };
+  }
+}
+
+function writevAsync(fd: number, parts: Buffer[], position: number): Promise<number> {
+  return new Promise((resolve, reject) => writev(fd, parts, position, (error, written) => (error ? reject(error) : resolve(written))));
+}
+
+function fdatasyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fdatasync(fd, (error) => (error ? reject(error) : resolve())));
 }
 
 /** What is left of `parts` after the first `skip` bytes (a short writev). */
@@ -114,13 +179,11 @@ export class SegmentWriter {
   private dirty = false;
   /** Record bytes appended since the store opened (the writer tells the WAL's share from the segments'). */
   bytesWritten = 0;
-  private noncePool = Buffer.alloc(0);
-  private noncePoolUsed = 0;
+  /** Records of the current batch, written by flush(): parts in order, starting at queuedAt. */
+  private queued: Buffer[] = [];
+  private queuedAt = 0;
 
-  constructor(
-    private readonly dir: string,
-    private readonly key: Buffer,
-  ) {}
+  constructor(private readonly dir: string) {}
 
   /**
    * Opens the current segment for appending. `usage` comes from the committed rows: the current (highest)
@@ -208,8 +271,7 @@ export class SegmentWriter {
     if (this.fd < 0) throw new StoreError('unavailable', 'body segments are not open');
     if (this.position > 0 && this.position + size + RECORD_OVERHEAD_BYTES > SEGMENT_MAX_BYTES) {
       // The full segment's records must be on disk before the commit, like the current one's.
-      if (this.dirty) fdatasyncSync(this.fd);
-      this.dirty = false;
+      this.syncNow();
       closeSync(this.fd);
       this.fd = -1;
       this.startSegment(this.segment + 1);
@@ -217,51 +279,67 @@ export class SegmentWriter {
     return { segment: this.segment, offset: this.position };
   }
 
-  /** Seals and writes `raw` at the place reserve() gave, for body row `bodyId`. Not durable until sync(). */
-  write(ref: SegmentRef, bodyId: number, raw: Buffer): void {
+  /** Queues a sealed record at the place reserve() gave. Written and made durable by flush() (or syncNow()). */
+  writeSealed(ref: SegmentRef, body: SealedBody): void {
     if (ref.segment !== this.segment || ref.offset !== this.position) throw new StoreError('unavailable', 'segment write out of order');
-    const nonce = this.nonce();
-    const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
-    cipher.setAAD(associatedData(ref.segment, ref.offset, bodyId, raw.length));
-    const sealed = cipher.update(raw);
-    cipher.final();
-    // Three parts in one positioned writev: no copy of the body into a record buffer (measured: that
-    // copy cost as much CPU as the encryption at 100 KB).
-    const record = [nonce, sealed, cipher.getAuthTag()];
-    let parts = record;
-    const length = raw.length + RECORD_OVERHEAD_BYTES;
-    let written = 0;
-    while (written < length) {
-      written += writevSync(this.fd, parts, ref.offset + written);
-      if (written < length) parts = remainder(record, written);
-    }
+    if (this.queued.length === 0) this.queuedAt = this.position;
+    // The parts as they are, written with one positioned writev per batch: no copy into a record buffer.
+    this.queued.push(body.nonce, body.sealed, body.tag);
+    const length = body.nonce.length + body.sealed.length + body.tag.length;
     this.position += length;
     this.bytesWritten += length;
     this.dirty = true;
   }
 
-  /** A fresh random nonce, cut from a pool filled 256 nonces at a time (one RNG call instead of 256). */
-  private nonce(): Buffer {
-    if (this.noncePoolUsed >= this.noncePool.length) {
-      this.noncePool = randomBytes(NONCE_BYTES * NONCE_POOL);
-      this.noncePoolUsed = 0;
+  /** Writes the queued records and makes everything written so far durable, on libuv's thread pool: the
+   * writer thread's event loop stays free meanwhile (it prepares the next requests). Called before COMMIT. */
+  async flush(): Promise<void> {
+    if (!this.dirty) return;
+    const fd = this.fd;
+    const parts = this.queued;
+    let position = this.queuedAt;
+    this.queued = [];
+    let left = parts.reduce((sum, part) => sum + part.length, 0);
+    let rest = parts;
+    while (left > 0) {
+      const written = await writevAsync(fd, rest, position);
+      if (written <= 0) throw new Error(`short write to segment ${this.segment}`);
+      left -= written;
+      position += written;
+      if (left > 0) rest = remainder(rest, written);
     }
-    const nonce = this.noncePool.subarray(this.noncePoolUsed, this.noncePoolUsed + NONCE_BYTES);
-    this.noncePoolUsed += NONCE_BYTES;
-    return nonce;
+    await fdatasyncAsync(fd);
+    this.dirty = false;
   }
 
-  /** Makes every record written so far durable; called before COMMIT. */
-  sync(): void {
+  /** flush() on the calling thread: for a rollover and for close. */
+  syncNow(): void {
     if (!this.dirty) return;
+    let position = this.queuedAt;
+    let rest = this.queued;
+    this.queued = [];
+    let left = rest.reduce((sum, part) => sum + part.length, 0);
+    while (left > 0) {
+      const written = writevSync(this.fd, rest, position);
+      left -= written;
+      position += written;
+      if (left > 0) rest = remainder(rest, written);
+    }
     fdatasyncSync(this.fd);
     this.dirty = false;
+  }
+
+  /** Forgets records queued and not yet written (the batch failed before flush). */
+  discardQueued(): void {
+    if (this.queued.length === 0) return;
+    this.position = this.queuedAt;
+    this.queued = [];
   }
 
   close(): void {
     if (this.fd < 0) return;
     try {
-      this.sync();
+      this.syncNow();
     } finally {
       closeSync(this.fd);
       this.fd = -1;
@@ -292,8 +370,9 @@ export class SegmentReader {
     return fd;
   }
 
-  /** The body of row `bodyId`; StoreError 'corrupt' when the record is missing, short or fails its tag. */
-  read(segment: number, offset: number, bodyId: number, size: number): Buffer {
+  /** The body of row `bodyId`; StoreError 'corrupt' when the record is missing, short, is not the one the row
+   * names (v2: `nonce`, from the row) or fails its tag. `nonce` null: a v1 record. */
+  read(segment: number, offset: number, bodyId: number, size: number, nonce: Uint8Array | null): Buffer {
     const path = segmentPath(this.dir, segment);
     const record = Buffer.allocUnsafe(size + RECORD_OVERHEAD_BYTES);
     let got = 0;
@@ -309,8 +388,12 @@ export class SegmentReader {
       throw new StoreError('unavailable', `reading body #${bodyId} from ${path}: ${(error as Error).message}`);
     }
     if (got < record.length) throw new StoreError('corrupt', `body #${bodyId} is cut short in ${path} (offset ${offset})`);
-    const decipher = createDecipheriv('aes-256-gcm', this.key, record.subarray(0, NONCE_BYTES));
-    decipher.setAAD(associatedData(segment, offset, bodyId, size));
+    const recordNonce = record.subarray(0, NONCE_BYTES);
+    if (nonce !== null && !recordNonce.equals(nonce)) {
+      throw new StoreError('corrupt', `body #${bodyId} in ${path} (offset ${offset}) fails authentication: it is not the record its row names (altered or moved)`);
+    }
+    const decipher = createDecipheriv('aes-256-gcm', this.key, recordNonce);
+    decipher.setAAD(nonce !== null ? associatedDataV2(size) : associatedDataV1(segment, offset, bodyId, size));
     decipher.setAuthTag(record.subarray(NONCE_BYTES + size));
     const plain = decipher.update(record.subarray(NONCE_BYTES, NONCE_BYTES + size));
     try {

@@ -226,9 +226,9 @@ class SqliteStore implements Store {
   private async verifySegments(): Promise<string[]> {
     const problems: string[] = [];
     let failed = 0;
-    let rows: { id: number; size: number; segment: number; seg_offset: number }[];
+    let rows: { id: number; size: number; segment: number; seg_offset: number; seg_nonce: Buffer | null }[];
     try {
-      rows = this.db.prepare('SELECT id, size, segment, seg_offset FROM bodies WHERE segment IS NOT NULL ORDER BY segment, seg_offset').all() as typeof rows;
+      rows = this.db.prepare('SELECT id, size, segment, seg_offset, seg_nonce FROM bodies WHERE segment IS NOT NULL ORDER BY segment, seg_offset').all() as typeof rows;
     } catch (error) {
       return [toStoreError(error, 'listing body records').message];
     }
@@ -236,7 +236,7 @@ class SqliteStore implements Store {
       if (this.closing) break;
       const row = rows[i]!;
       try {
-        this.segments.read(row.segment, row.seg_offset, row.id, row.size);
+        this.segments.read(row.segment, row.seg_offset, row.id, row.size, row.seg_nonce);
       } catch (error) {
         failed++;
         if (problems.length < MAX_LISTED_PROBLEMS) problems.push(toStoreError(error, `verifying body #${row.id}`).message);

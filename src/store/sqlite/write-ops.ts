@@ -11,7 +11,6 @@
 // - A body row is stored once per delivery; `refs` counts the messages pointing at it, and the row goes
 //   when the last one is expunged.
 import { randomBytes, randomInt } from 'node:crypto';
-import { extractSearchText, summarizeMessage } from '../../mime/index.ts';
 import type {
   AppendInput,
   Ban,
@@ -34,6 +33,7 @@ import { StoreError } from '../types.ts';
 import { statementCache, type SqliteDatabase, type SqliteStatement } from './connection.ts';
 import { applyFlags, normalizeFlags, sameFlags } from './flags.ts';
 import { canonicalName, SEPARATOR, validName } from './names.ts';
+import { BodyPreparer } from './prepared-bodies.ts';
 import { SEGMENT_THRESHOLD_BYTES, type SegmentWriter } from './segments.ts';
 import { uidRuns } from './uid-runs.ts';
 import {
@@ -61,8 +61,6 @@ export const DEFAULT_MAILBOXES: readonly { name: string; specialUse: SpecialUse 
 const SPECIAL_USES: ReadonlySet<string> = new Set(['\\Drafts', '\\Junk', '\\Trash', '\\Sent', '\\Archive', '\\All', '\\Flagged']);
 /** Queue ids: 10 upper-case hex digits (40 random bits), short like Postfix's and unique in practice. */
 const QUEUE_ID_BYTES = 5;
-/** A message this large is refused outright; the configured SIZE limit is far below. */
-export const MAX_STORED_MESSAGE_BYTES = 512 * 1024 * 1024;
 
 interface BodyRef { id: number; size: number }
 
@@ -77,6 +75,8 @@ export class WriteOps {
     db: SqliteDatabase,
     /** Where bodies of SEGMENT_THRESHOLD_BYTES and more go; null keeps every body in SQLite. */
     private readonly segments: SegmentWriter | null = null,
+    /** Summaries, search text and sealed records worked out ahead (prepared-bodies.ts), or here if not. */
+    private readonly bodies: BodyPreparer = new BodyPreparer(null),
   ) {
     this.prepared = statementCache(db);
   }
@@ -518,28 +518,29 @@ export class WriteOps {
   }
 
   private insertBody(raw: Buffer): BodyRef {
-    if (raw.length > MAX_STORED_MESSAGE_BYTES) throw new StoreError('invalid', `message of ${raw.length} bytes is larger than the store accepts`);
-    // Parsing happens here, in the writer worker, so the main thread never spends time on it.
-    const summary = summarizeMessage(raw);
-    const text = extractSearchText(raw, summary);
+    const toSegment = this.segments !== null && raw.length >= SEGMENT_THRESHOLD_BYTES;
+    // Parsed (and sealed) in the writer thread, mostly before this batch began: never on the main thread.
+    const body = this.bodies.take(raw, toSegment);
     let id: number;
-    if (this.segments && raw.length >= SEGMENT_THRESHOLD_BYTES) {
-      // The row first (its id is bound into the record), then the record; the worker syncs the segment
-      // before COMMIT (segments.ts). If this request rolls back, the record stays as unreferenced bytes.
-      const ref = this.segments.reserve(raw.length);
-      const info = this.sql("INSERT INTO bodies (size, refs, summary, raw, segment, seg_offset) VALUES (?, 0, ?, X'', ?, ?)").run(
+    if (toSegment) {
+      // The row names its record by the record's nonce (segments.ts, v2). The worker writes and syncs the
+      // segment before COMMIT; if this request rolls back, the record stays as unreferenced bytes.
+      const sealed = body.sealed!;
+      const ref = this.segments!.reserve(raw.length);
+      const info = this.sql("INSERT INTO bodies (size, refs, summary, raw, segment, seg_offset, seg_nonce) VALUES (?, 0, ?, X'', ?, ?, ?)").run(
         raw.length,
-        JSON.stringify(summary),
+        body.summaryJson,
         ref.segment,
         ref.offset,
+        sealed.nonce,
       );
       id = Number(info.lastInsertRowid);
-      this.segments.write(ref, id, raw);
+      this.segments!.writeSealed(ref, sealed);
     } else {
-      const info = this.sql('INSERT INTO bodies (size, refs, summary, raw) VALUES (?, 0, ?, ?)').run(raw.length, JSON.stringify(summary), raw);
+      const info = this.sql('INSERT INTO bodies (size, refs, summary, raw) VALUES (?, 0, ?, ?)').run(raw.length, body.summaryJson, raw);
       id = Number(info.lastInsertRowid);
     }
-    this.sql('INSERT INTO body_text (body_id, header, body) VALUES (?, ?, ?)').run(id, text.header.toLowerCase(), text.body.toLowerCase());
+    this.sql('INSERT INTO body_text (body_id, header, body) VALUES (?, ?, ?)').run(id, body.headerText, body.bodyText);
     return { id, size: raw.length };
   }
 

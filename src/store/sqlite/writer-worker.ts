@@ -3,6 +3,10 @@
 // that fsync never blocks the main event loop. Each request runs in its own SAVEPOINT, so one failing
 // request rolls back alone. Results and change-feed events go back only after COMMIT returned, that is,
 // after the data is on stable storage (synchronous=FULL).
+//
+// A batch's body records are written and fdatasync'd on libuv's thread pool while its transaction waits
+// (segments.ts); meanwhile this thread's event loop takes the next requests in and prepares their bodies
+// (MIME summary, search text, sealing: prepared-bodies.ts), so that work overlaps the batch's I/O.
 import { parentPort, workerData } from 'node:worker_threads';
 import { StoreError } from '../types.ts';
 import { openDatabase, recordHeader, toStoreError, type SqliteDatabase } from './connection.ts';
@@ -10,7 +14,8 @@ import type { FromWorker, RequestOutcome, SerializedError, ToWorker, WorkerInit 
 import { migrate } from './schema.ts';
 import { WriteOps } from './write-ops.ts';
 import { asBuffer } from './rows.ts';
-import { deriveBodyKey, RECORD_OVERHEAD_BYTES, SegmentWriter } from './segments.ts';
+import { BodySealer, deriveBodyKey, RECORD_OVERHEAD_BYTES, SegmentWriter } from './segments.ts';
+import { BodyPreparer } from './prepared-bodies.ts';
 import type { MailboxChange } from '../types.ts';
 
 /** Requests per transaction: bounds the work (and memory) behind one commit. */
@@ -37,15 +42,32 @@ function post(message: FromWorker): void {
   port!.postMessage(message);
 }
 
+type BatchOutcome = Omit<Extract<FromWorker, { type: 'batch' }>, 'type' | 'buffers'>;
+
+/** Posts a batch's outcome, and hands its requests' message buffers back for reuse (buffer-pool.ts). Nothing
+ * here reads them afterwards: prepared bodies were taken, and SQLite copied what it stores. */
+function postBatch(batch: readonly Request[], outcome: BatchOutcome): void {
+  const buffers: ArrayBuffer[] = [];
+  for (const request of batch) {
+    for (const raw of messageBytes(request)) {
+      const buffer = raw.buffer;
+      if (buffer instanceof ArrayBuffer && buffer.byteLength > 0 && !buffers.includes(buffer)) buffers.push(buffer);
+    }
+  }
+  port!.postMessage({ type: 'batch', ...outcome, buffers } satisfies FromWorker, buffers);
+}
+
 let db: SqliteDatabase;
 let ops: WriteOps;
 let segments: SegmentWriter;
+let bodies: BodyPreparer;
 try {
   db = openDatabase(init.dir, asBuffer(init.key));
   migrate(db);
   recordHeader(init.dir, asBuffer(init.key));
   db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
-  segments = new SegmentWriter(init.dir, deriveBodyKey(asBuffer(init.key)));
+  segments = new SegmentWriter(init.dir);
+  bodies = new BodyPreparer(new BodySealer(deriveBodyKey(asBuffer(init.key))));
   // The end of the last committed record of each segment: what lies beyond was never committed. Under the
   // write lock, so that no other writer's uncommitted records are cut (SegmentWriter.open).
   db.transaction(() => {
@@ -54,7 +76,7 @@ try {
       .all() as { segment: number; offset: number; size: number }[];
     segments.open(usage.map((u) => ({ segment: u.segment, end: u.offset + u.size + RECORD_OVERHEAD_BYTES })));
   }).immediate();
-  ops = new WriteOps(db, segments);
+  ops = new WriteOps(db, segments, bodies);
   post({ type: 'ready' });
 } catch (error) {
   post({ type: 'open-failed', error: serialize(error, 'opening the store for writing') });
@@ -70,12 +92,17 @@ const commit = db.prepare('COMMIT');
 
 const pending: Request[] = [];
 let scheduled = false;
+let running = false;
 let closing = false;
 
 port.on('message', (message: ToWorker) => {
-  if (message.type === 'request') pending.push(message);
-  else closing = true;
-  if (!scheduled) {
+  if (message.type === 'request') {
+    pending.push(message);
+    for (const raw of messageBytes(message)) bodies.prepare(raw);
+  } else {
+    closing = true;
+  }
+  if (!scheduled && !running) {
     scheduled = true;
     // setImmediate runs after every message already queued on the port was delivered: they all join
     // this batch.
@@ -83,12 +110,19 @@ port.on('message', (message: ToWorker) => {
   }
 });
 
+/** The message bodies a request carries (deliver, append, importMessage: a `raw` field of an argument). */
+function messageBytes(request: Request): Uint8Array[] {
+  const found: Uint8Array[] = [];
+  for (const arg of request.args) {
+    if (arg instanceof Uint8Array) found.push(arg);
+    else if (arg && typeof arg === 'object' && 'raw' in arg && (arg as { raw: unknown }).raw instanceof Uint8Array) found.push((arg as { raw: Uint8Array }).raw);
+  }
+  return found;
+}
+
 function requestBytes(request: Request): number {
   let bytes = 0;
-  for (const arg of request.args) {
-    if (arg instanceof Uint8Array) bytes += arg.byteLength;
-    else if (arg && typeof arg === 'object' && 'raw' in arg && (arg as { raw: unknown }).raw instanceof Uint8Array) bytes += (arg as { raw: Uint8Array }).raw.byteLength;
-  }
+  for (const raw of messageBytes(request)) bytes += raw.byteLength;
   return bytes;
 }
 
@@ -106,13 +140,18 @@ function takeBatch(): Request[] {
   return batch;
 }
 
-function runBatches(): void {
+async function runBatches(): Promise<void> {
   scheduled = false;
-  while (pending.length > 0) runBatch(takeBatch());
+  running = true;
+  try {
+    while (pending.length > 0) await runBatch(takeBatch());
+  } finally {
+    running = false;
+  }
   if (closing) close();
 }
 
-function runBatch(batch: Request[]): void {
+async function runBatch(batch: Request[]): Promise<void> {
   const started = performance.now();
   const segmentBytesBefore = segments.bytesWritten;
   const outcomes: RequestOutcome[] = [];
@@ -129,7 +168,7 @@ function runBatch(batch: Request[]): void {
       }
     }
     const failure = serialize(error, 'starting a transaction');
-    post({ type: 'batch', results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
+    postBatch(batch, { results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
     return;
   }
   for (let i = 0; i < batch.length; i++) {
@@ -152,23 +191,26 @@ function runBatch(batch: Request[]): void {
       }
       // SQLite rolled the whole transaction back (disk full, I/O error): what ran before is undone, and
       // what comes after must not run outside a transaction. Fail them all; callers answer 4xx.
+      segments.discardQueued();
       const failure = serialize(error, `running ${request.op}`);
       const results = batch.map((r) => ({ id: r.id, ok: false as const, error: failure }));
-      post({ type: 'batch', results, changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
+      postBatch(batch, { results, changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
       return;
     }
   }
   try {
-    // Body records first, then the rows that reference them (segments.ts): one fdatasync per batch.
-    segments.sync();
+    // Body records first, then the rows that reference them (segments.ts): one fdatasync per batch, on the
+    // thread pool, while this thread prepares the requests that arrive meanwhile.
+    await segments.flush();
   } catch (error) {
+    segments.discardQueued();
     try {
       db.exec('ROLLBACK');
     } catch {
       /* reported below */
     }
     const failure = serialize(new StoreError('unavailable', `writing message bodies to disk: ${(error as Error).message}`), 'syncing body segments');
-    post({ type: 'batch', results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
+    postBatch(batch, { results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
     return;
   }
   try {
@@ -182,12 +224,12 @@ function runBatch(batch: Request[]): void {
       }
     }
     const failure = serialize(error, 'committing');
-    post({ type: 'batch', results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
+    postBatch(batch, { results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
     return;
   }
   // What went to the WAL (and will be checkpointed): the request bytes less those sealed into segments.
   const bytes = Math.max(0, batch.reduce((sum, r) => sum + requestBytes(r), 0) - (segments.bytesWritten - segmentBytesBefore));
-  post({ type: 'batch', results: outcomes, changes, requests: batch.length, commitMs: performance.now() - started, bytes });
+  postBatch(batch, { results: outcomes, changes, requests: batch.length, commitMs: performance.now() - started, bytes });
   changes = [];
 }
 

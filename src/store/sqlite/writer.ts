@@ -8,6 +8,7 @@ import type { MailboxChange } from '../types.ts';
 import { StoreError } from '../types.ts';
 import type { FromWorker, SerializedError, ToWorker, WorkerInit } from './protocol.ts';
 import type { WriteOpName, WriteOps } from './write-ops.ts';
+import { TransferBufferPool } from './buffer-pool.ts';
 
 type Method<K extends WriteOpName> = WriteOps[K] extends (...args: infer A) => infer R ? { args: A; result: R } : never;
 
@@ -40,6 +41,7 @@ export class Writer {
   private failure: StoreError | null = null;
   private closed: Promise<void> | null = null;
   private resolveClosed: (() => void) | null = null;
+  private readonly buffers = new TransferBufferPool();
   readonly stats: WriterStats = { batches: 0, requests: 0, busyMs: 0 };
 
   private constructor(
@@ -86,7 +88,7 @@ export class Writer {
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
       const transfer: ArrayBuffer[] = [];
-      const message: ToWorker = { type: 'request', id, op, args: args.map((arg) => transferable(arg, transfer)) };
+      const message: ToWorker = { type: 'request', id, op, args: args.map((arg) => transferable(arg, transfer, this.buffers)) };
       this.worker.postMessage(message, transfer);
     });
   }
@@ -163,6 +165,7 @@ export class Writer {
       this.stats.batches++;
       this.stats.requests += message.requests;
       this.stats.busyMs += message.commitMs;
+      for (const buffer of message.buffers) this.buffers.release(buffer);
       this.uncheckpointedBytes += message.bytes + message.requests * REQUEST_OVERHEAD_BYTES;
       this.maybeCheckpoint();
       // Publish before resolving: whoever awaited the write then finds its own change already delivered.
@@ -186,15 +189,12 @@ export class Writer {
   }
 }
 
-/** Copies message bytes into a fresh ArrayBuffer that is moved to the worker instead of cloned: one memcpy
- * instead of the structured-clone serializer (which costs ~10x more for a 100 KB message on the main thread).
- * The caller's Buffer is left untouched. */
-function transferable(arg: unknown, transfer: ArrayBuffer[]): unknown {
+/** Copies message bytes into a buffer of the pool that is moved to the worker instead of cloned: one memcpy
+ * instead of the structured-clone serializer (which costs ~10x more for a 100 KB message on the main thread),
+ * into memory used before. The caller's Buffer is left untouched. */
+function transferable(arg: unknown, transfer: ArrayBuffer[], pool: TransferBufferPool): unknown {
   const move = (bytes: Uint8Array): Uint8Array => {
-    // allocUnsafeSlow: an ArrayBuffer of its own (never a slice of Buffer's shared pool, so it can be
-    // moved), and not zero-filled first since every byte is overwritten at once.
-    const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
-    copy.set(bytes);
+    const copy = pool.copy(bytes);
     transfer.push(copy.buffer as ArrayBuffer);
     return copy;
   };
