@@ -2,12 +2,13 @@
 // wrong key fails cleanly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { cp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openStore, StoreError, type Store } from '../../src/store/index.ts';
 import { tempDir } from './helpers.ts';
-import { SEGMENT_THRESHOLD_BYTES } from '../../src/store/sqlite/segments.ts';
+import { deriveBodyKey, SEGMENT_THRESHOLD_BYTES } from '../../src/store/sqlite/segments.ts';
+import { openDatabase } from '../../src/store/sqlite/connection.ts';
 
 const SUBJECT = 'Quarterly merger plans ZEBRA-7781';
 const BODY_LINE = 'The vault combination is ORCHID-4412-PLAINTEXT';
@@ -181,6 +182,51 @@ async function storeWithBodies(dir: string, key: Buffer, sizes: number[]): Promi
 }
 
 const SEGMENT = join('bodies', 'seg-000001.dat');
+
+test('a segment record of the first form (v1: bound to its place and row id, no nonce in the row) is still served, and a flipped byte in it is caught', async () => {
+  const dir = await tempDir();
+  const key = randomBytes(32);
+  try {
+    const { inboxId, bodies } = await storeWithBodies(dir, key, [50_000]);
+    const raw = bodies[0]!;
+    // Rewrite the record as the first segment format wrote it: associated data = segment (4 bytes),
+    // offset (8), body id (8), size (8), big-endian; and no nonce in the row.
+    const db = openDatabase(dir, key);
+    const row = db.prepare('SELECT id, segment, seg_offset FROM bodies WHERE segment IS NOT NULL').get() as { id: number; segment: number; seg_offset: number };
+    db.prepare('UPDATE bodies SET seg_nonce = NULL WHERE id = ?').run(row.id);
+    db.close();
+    const ad = Buffer.alloc(28);
+    ad.writeUInt32BE(row.segment, 0);
+    ad.writeBigUInt64BE(BigInt(row.seg_offset), 4);
+    ad.writeBigUInt64BE(BigInt(row.id), 12);
+    ad.writeBigUInt64BE(BigInt(raw.length), 20);
+    const nonce = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', deriveBodyKey(key), nonce);
+    cipher.setAAD(ad);
+    const record = Buffer.concat([nonce, cipher.update(raw), cipher.final(), cipher.getAuthTag()]);
+    await writeFile(join(dir, SEGMENT), record);
+
+    let store = await openStore({ dir, key });
+    try {
+      const [meta] = await store.mail.listMessages(inboxId);
+      assert.ok((await store.mail.getBody(meta!.bodyId)).equals(raw), 'the v1 record is read back');
+      assert.equal((await store.verify()).ok, true);
+    } finally {
+      await store.close();
+    }
+    record[100] = (record[100] as number) ^ 1;
+    await writeFile(join(dir, SEGMENT), record);
+    store = await openStore({ dir, key });
+    try {
+      const [meta] = await store.mail.listMessages(inboxId);
+      await assert.rejects(store.mail.getBody(meta!.bodyId), (error: unknown) => error instanceof StoreError && error.code === 'corrupt');
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
 
 test('a flipped byte in a body segment record (nonce, ciphertext, tag) makes getBody fail as corrupt and verify() report it', async () => {
   const dir = await tempDir();
