@@ -305,19 +305,25 @@ test('a truncated segment: the store opens, the cut body fails as corrupt, the o
   }
 });
 
-test('bytes after the last committed record (a crash between segment write and commit) are cut at open', async () => {
+test('bytes no committed row references (a crash between segment write and commit) are never served; a segment holding only such bytes is deleted at open', async () => {
   const dir = await tempDir();
   const key = randomBytes(32);
   try {
     const { inboxId, bodies } = await storeWithBodies(dir, key, [20_000]);
-    const committed = (await stat(join(dir, SEGMENT))).size;
-    // What a writer killed after appending and before COMMIT leaves: a record no row references.
-    await writeFile(join(dir, SEGMENT), Buffer.concat([await readFile(join(dir, SEGMENT)), randomBytes(50_000)]));
+    const committed = await readFile(join(dir, SEGMENT));
+    // What writers killed after appending and before COMMIT leave: a record no row references at the end of
+    // a segment, and a segment file of their own that no row references at all.
+    await writeFile(join(dir, SEGMENT), Buffer.concat([committed, randomBytes(50_000)]));
+    const orphan = join('bodies', 'seg-000007.dat');
+    await writeFile(join(dir, orphan), randomBytes(30_000));
     let store = await openStore({ dir, key });
     try {
-      assert.equal((await stat(join(dir, SEGMENT))).size, committed);
+      await assert.rejects(stat(join(dir, orphan)), /ENOENT/, 'the unreferenced segment is deleted at open');
       const raw = Buffer.concat([Buffer.from('Subject: after\r\n\r\n'), Buffer.from(randomBytes(15_000).toString('base64'))]);
       await store.mail.append(inboxId, { raw });
+      // The new record goes to a file of this writer's own, never after another writer's bytes.
+      assert.equal((await readFile(join(dir, SEGMENT))).subarray(0, committed.length).equals(committed), true);
+      assert.equal((await readdir(join(dir, 'bodies'))).length, 2);
       const metas = await store.mail.listMessages(inboxId);
       assert.equal(metas.length, 2);
       assert.ok((await store.mail.getBody(metas[0]!.bodyId)).equals(bodies[0]!));
@@ -330,6 +336,33 @@ test('bytes after the last committed record (a crash between segment write and c
       await store.close();
     }
   } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a segment deleted under a writer (another process opening the store) fails that batch with a temporary error, and the writer moves to a new file', async () => {
+  const dir = await tempDir();
+  const key = randomBytes(32);
+  const store = await openStore({ dir, key });
+  try {
+    await store.accounts.addDomain('example.test');
+    const user = await store.accounts.addUser({ address: 'bob@example.test', passwordHash: 'h' });
+    const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
+    const big = (n: number) => Buffer.concat([Buffer.from(`Subject: ${n}\r\n\r\n`), Buffer.from(randomBytes(12_000).toString('base64'))]);
+    // A request that fails after its record was appended: the writer's segment holds no committed record,
+    // which is what another process's open() deletes.
+    await assert.rejects(store.mail.append(inbox.id + 1000, { raw: big(0) }), (error: unknown) => error instanceof StoreError && error.code === 'not_found');
+    const [segment] = await readdir(join(dir, 'bodies'));
+    await rm(join(dir, 'bodies', segment!));
+    await assert.rejects(store.mail.append(inbox.id, { raw: big(1) }), (error: unknown) => error instanceof StoreError && error.code === 'unavailable');
+    const raw = big(2);
+    await store.mail.append(inbox.id, { raw });
+    const metas = await store.mail.listMessages(inbox.id);
+    assert.equal(metas.length, 1, 'the failed append left nothing');
+    assert.ok((await store.mail.getBody(metas[0]!.bodyId)).equals(raw));
+    assert.deepEqual(await store.verify(), { ok: true, problems: [] });
+  } finally {
+    await store.close();
     await rm(dir, { recursive: true, force: true });
   }
 });

@@ -5,11 +5,11 @@
 // at checkpoint), and a 100 KB body is ~7 pages of each. Appended to a segment it is written once, and a
 // batch of deliveries costs one fdatasync of the segment plus the (small) WAL commit. bench:store measures it.
 //
-// Order of durability (the writer worker, writer-worker.ts): all records of a batch are appended, the
-// segment is fdatasync'd, and only THEN the SQLite transaction that references them (bodies.segment,
-// bodies.seg_offset, bodies.size) commits. A crash in between leaves bytes no row references, never a row
-// that references missing bytes. At open, the writer cuts the current segment back to the end of its last
-// referenced record, and deletes older segments no row references any more.
+// Order of durability (the writer worker, writer-worker.ts): a batch's records are appended and fdatasync'd,
+// and only THEN the SQLite transaction that references them (bodies.segment, bodies.seg_offset,
+// bodies.size, bodies.seg_nonce) commits. A crash in between leaves bytes no row references, never a row
+// that references missing bytes. At open, the writer deletes segment files no row references; each writer
+// appends only to files it created itself (SegmentWriter).
 //
 // Record: nonce (12 random bytes) || ciphertext (size bytes) || GCM tag (16 bytes). The key is derived from
 // the store key with HKDF-SHA256 (info "mailstack store-bodies v1"), so it is used for nothing else. The
@@ -30,7 +30,7 @@
 // live record (then the file is deleted at the next open). TODO: a compaction that rewrites segments whose
 // live ratio is low (copy live records to the current segment, update the rows, commit, delete the file).
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { closeSync, fdatasync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, unlinkSync, writev, writevSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync, writev, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreError } from '../types.ts';
 
@@ -164,99 +164,213 @@ export interface SegmentRef {
   offset: number;
 }
 
-/** What the writer needs to know about the rows at open: the end of the last referenced record per segment. */
-export interface SegmentUsage {
-  segment: number;
-  end: number;
+/** Where an appended record went, and its place in the order of appends (for durable()). */
+export interface SegmentTicket extends SegmentRef {
+  seq: number;
 }
 
-/** The writer worker's side: appends records, syncs them before the commit that references them. */
+/** Records appended to one segment file, waiting to be written: parts in order from `position`. */
+interface Run {
+  fd: number;
+  segment: number;
+  position: number;
+  parts: Buffer[];
+  bytes: number;
+  lastSeq: number;
+}
+
+interface DurableWait {
+  seq: number;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+/**
+ * The writer worker's side. Records are appended as requests arrive (append()), and a background loop on
+ * libuv's thread pool writes what was appended and fdatasyncs it, again and again while there is more; the
+ * writer commits a batch once durable() says its records are on disk. So the disk is kept busy with the next
+ * records while the writer runs a batch's SQL and its COMMIT, instead of each batch waiting for its own
+ * segment write and then its own commit in turn (bench:store, 100 KB at 32 writers).
+ *
+ * Records are appended outside the database's write lock, so two processes on one data directory (a CLI
+ * racing the server) must never append to the same file: a writer appends only to segment files it created
+ * itself ('wx'), starting a new one at its first record. Another writer may delete a segment no committed
+ * row references (at its open, under the write lock); stillLinked() lets the writer find that out under the
+ * write lock, before it commits rows that reference the segment.
+ */
 export class SegmentWriter {
+  /** The segment appended to now; -1 until the first record. */
   private fd = -1;
   private segment = 0;
   private position = 0;
-  /** Segments written since the last sync (the current one and, after a rollover, none: a rollover syncs). */
-  private dirty = false;
+  /** Segment files this writer created and appends to or appended to (fd kept open until they are durable). */
+  private readonly fds = new Map<number, number>();
+  /** The inode of every segment file this writer created (stillLinked()). */
+  private readonly inodes = new Map<number, number>();
   /** Record bytes appended since the store opened (the writer tells the WAL's share from the segments'). */
   bytesWritten = 0;
-  /** Records of the current batch, written by flush(): parts in order, starting at queuedAt. */
-  private queued: Buffer[] = [];
-  private queuedAt = 0;
+  private runs: Run[] = [];
+  private nextSeq = 1;
+  private durableSeq = 0;
+  private flushing: Promise<void> | null = null;
+  private waits: DurableWait[] = [];
+  /** Set when a write or fdatasync failed: what was appended before is in doubt, and nothing more is accepted
+   * in that segment (a failed fsync may have dropped the dirty pages: the kernel does not report it twice). */
+  private failure: Error | null = null;
+  /** Records whose write failed, as seq ranges: never reported durable, even after later records are. */
+  private readonly lost: { from: number; to: number; error: Error }[] = [];
 
   constructor(private readonly dir: string) {}
 
   /**
-   * Opens the current segment for appending. `usage` comes from the committed rows: the current (highest)
-   * segment is cut back to its last referenced record (a crash may have left unreferenced bytes there), and
-   * older segments with no referenced record are deleted. Must run inside a write transaction (BEGIN
-   * IMMEDIATE), so that no other writer has records written and not yet committed.
+   * At open, inside a write transaction (BEGIN IMMEDIATE): deletes the segment files no committed row
+   * references (`referenced`). Those hold only records of requests that never committed: a crash between
+   * a segment write and its commit, or a request that failed. A writer still appending to one of them (another
+   * process) finds it deleted in stillLinked() and fails its batch with a temporary error. Unreferenced bytes
+   * in a referenced segment stay until compaction (TODO below).
    */
-  open(usage: readonly SegmentUsage[]): void {
+  open(referenced: ReadonlySet<number>): void {
     mkdirSync(join(this.dir, SEGMENTS_DIR), { recursive: true, mode: 0o700 });
-    const ends = new Map(usage.map((u) => [u.segment, u.end]));
-    const present = listSegments(this.dir);
-    const highest = Math.max(0, ...present, ...usage.map((u) => u.segment));
-    for (const id of present) {
-      if (id !== highest && !ends.has(id)) unlinkSync(segmentPath(this.dir, id));
+    for (const id of listSegments(this.dir)) {
+      if (!referenced.has(id)) unlinkSync(segmentPath(this.dir, id));
     }
-    if (highest === 0) {
-      this.startSegment(1);
-      return;
+  }
+
+  /** Appends a sealed record (written in the background); the ticket says where it goes. */
+  append(body: SealedBody): SegmentTicket {
+    const length = body.nonce.length + body.sealed.length + body.tag.length;
+    if (this.fd < 0 || (this.position > 0 && this.position + length > SEGMENT_MAX_BYTES)) this.startSegment();
+    const seq = this.nextSeq++;
+    let run = this.runs.at(-1);
+    if (!run || run.fd !== this.fd) {
+      run = { fd: this.fd, segment: this.segment, position: this.position, parts: [], bytes: 0, lastSeq: seq };
+      this.runs.push(run);
     }
-    this.segment = highest;
-    // 'a+' would create a missing file, but its writes ignore the position; 'r+' then 'w' when missing.
-    try {
-      this.fd = openSync(segmentPath(this.dir, highest), 'r+');
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'ENOENT') throw error;
-      this.fd = openSync(segmentPath(this.dir, highest), 'wx', 0o600);
-    }
-    const size = fstatSync(this.fd).size;
-    const end = ends.get(highest) ?? 0;
-    // A segment shorter than its rows need was damaged (truncated, or lost): the store still opens, new
-    // records go after the missing ones, and reading a missing record fails as 'corrupt' (verify() lists
-    // them), so one damaged file does not take the mail of every account offline.
-    if (size > end) {
-      ftruncateSync(this.fd, end);
-      fsyncSync(this.fd);
-    }
-    this.position = end;
+    // The parts as they are, written with one positioned writev per run: no copy into a record buffer.
+    run.parts.push(body.nonce, body.sealed, body.tag);
+    run.bytes += length;
+    run.lastSeq = seq;
+    const ticket = { segment: this.segment, offset: this.position, seq };
+    this.position += length;
+    this.bytesWritten += length;
+    this.flushing ??= this.flushLoop();
+    return ticket;
+  }
+
+  /** The seq of the last record appended so far (0: none). */
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
+  /** Settles when every record up to `seq` is written and fdatasync'd; rejects if writing failed. */
+  durable(seq: number): Promise<void> {
+    const lost = this.lost.find((range) => seq >= range.from && seq <= range.to);
+    if (lost) return Promise.reject(lost.error);
+    if (seq <= this.durableSeq) return Promise.resolve();
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waits.push({ seq, resolve, reject }));
   }
 
   /**
-   * Called at the start of every batch, inside its BEGIN IMMEDIATE (the database's write lock). Only one
-   * writer is meant to run, but should a second process open the same data directory (a CLI racing the
-   * server), both hold the write lock in turn: this re-reads where the segment ends, so records are never
-   * written over another writer's, and moves on when the segment was deleted by another writer's open().
+   * Under the write lock: the segments of `segments` that another writer's open() deleted (they held no
+   * committed record then). Records in them are lost, and this writer stops appending to them: the next
+   * record goes to a new file.
    */
-  claim(): void {
-    if (this.fd < 0) return;
-    const stat = fstatSync(this.fd);
-    if (stat.nlink === 0) {
-      closeSync(this.fd);
-      this.fd = -1;
-      this.dirty = false;
-      this.startSegment(Math.max(this.segment, ...listSegments(this.dir)) + 1);
-      return;
+  deletedOf(segments: Iterable<number>): number[] {
+    const deleted: number[] = [];
+    for (const segment of segments) {
+      const inode = this.inodes.get(segment);
+      // By path, with the inode this writer created: the file of a deleted id may since have been created
+      // anew by another writer (its own records, not ours).
+      let current: number | null = null;
+      try {
+        current = statSync(segmentPath(this.dir, segment)).ino;
+      } catch {
+        /* gone */
+      }
+      if (inode === undefined || current !== inode) deleted.push(segment);
     }
-    if (stat.size !== this.position) this.position = stat.size;
+    for (const segment of deleted) {
+      if (segment === this.segment) this.fd = -1;
+      this.inodes.delete(segment);
+    }
+    return deleted;
   }
 
-  private startSegment(first: number): void {
-    // 'wx': never empty a file another writer may have created (and committed records into) meanwhile.
-    let id = first;
+  private async flushLoop(): Promise<void> {
+    try {
+      while (this.runs.length > 0) {
+        const runs = this.runs;
+        this.runs = [];
+        try {
+          for (const run of runs) await this.writeRun(run);
+          // One fdatasync per file touched, after all its runs were written.
+          for (const fd of new Set(runs.map((r) => r.fd))) await fdatasyncAsync(fd);
+        } catch (error) {
+          const failure = new StoreError('unavailable', `writing message bodies to disk: ${(error as Error).message}`);
+          this.lost.push({ from: this.durableSeq + 1, to: this.lastSeq, error: failure });
+          this.fail(failure);
+          return;
+        }
+        this.durableSeq = (runs.at(-1) as Run).lastSeq;
+        this.closeFinishedSegments();
+        const waiting = this.waits;
+        this.waits = [];
+        for (const wait of waiting) {
+          if (wait.seq <= this.durableSeq) wait.resolve();
+          else this.waits.push(wait);
+        }
+      }
+    } finally {
+      this.flushing = null;
+    }
+  }
+
+  private async writeRun(run: Run): Promise<void> {
+    let position = run.position;
+    let left = run.bytes;
+    let rest = run.parts;
+    while (left > 0) {
+      const written = await writevAsync(run.fd, rest, position);
+      if (written <= 0) throw new Error(`short write to segment ${run.segment}`);
+      left -= written;
+      position += written;
+      if (left > 0) rest = remainder(rest, written);
+    }
+  }
+
+  private fail(error: Error): void {
+    this.failure = error;
+    for (const wait of this.waits) wait.reject(error);
+    this.waits = [];
+    this.runs = [];
+    // New records go to a new file; this one may have lost written pages.
+    this.fd = -1;
+  }
+
+  /** Closes segments this writer no longer appends to, once all their records are durable. */
+  private closeFinishedSegments(): void {
+    for (const [segment, fd] of this.fds) {
+      if (fd === this.fd || this.runs.some((r) => r.fd === fd)) continue;
+      closeSync(fd);
+      this.fds.delete(segment);
+    }
+  }
+
+  private startSegment(): void {
+    // 'wx': a file of this writer's own, never one another writer created (and may append to) meanwhile.
+    let id = Math.max(this.segment, ...listSegments(this.dir)) + 1;
+    let fd: number;
     for (;;) {
       if (id > MAX_SEGMENT_ID) throw new StoreError('unavailable', 'no segment ids left');
       try {
-        this.fd = openSync(segmentPath(this.dir, id), 'wx', 0o600);
+        fd = openSync(segmentPath(this.dir, id), 'wx', 0o600);
         break;
       } catch (error) {
         if ((error as { code?: string }).code !== 'EEXIST') throw error;
         id = Math.max(id, ...listSegments(this.dir)) + 1;
       }
     }
-    this.segment = id;
-    this.position = 0;
     // The new file's directory entry must be durable before a commit refers to the file.
     const directory = openSync(join(this.dir, SEGMENTS_DIR), 'r');
     try {
@@ -264,86 +378,38 @@ export class SegmentWriter {
     } finally {
       closeSync(directory);
     }
+    this.fd = fd;
+    this.fds.set(id, fd);
+    this.inodes.set(id, fstatSync(fd).ino);
+    this.segment = id;
+    this.position = 0;
+    this.failure = null;
   }
 
-  /** Where the next record of `size` body bytes goes (a new segment when this one is full). */
-  reserve(size: number): SegmentRef {
-    if (this.fd < 0) throw new StoreError('unavailable', 'body segments are not open');
-    if (this.position > 0 && this.position + size + RECORD_OVERHEAD_BYTES > SEGMENT_MAX_BYTES) {
-      // The full segment's records must be on disk before the commit, like the current one's.
-      this.syncNow();
-      closeSync(this.fd);
-      this.fd = -1;
-      this.startSegment(this.segment + 1);
-    }
-    return { segment: this.segment, offset: this.position };
-  }
-
-  /** Queues a sealed record at the place reserve() gave. Written and made durable by flush() (or syncNow()). */
-  writeSealed(ref: SegmentRef, body: SealedBody): void {
-    if (ref.segment !== this.segment || ref.offset !== this.position) throw new StoreError('unavailable', 'segment write out of order');
-    if (this.queued.length === 0) this.queuedAt = this.position;
-    // The parts as they are, written with one positioned writev per batch: no copy into a record buffer.
-    this.queued.push(body.nonce, body.sealed, body.tag);
-    const length = body.nonce.length + body.sealed.length + body.tag.length;
-    this.position += length;
-    this.bytesWritten += length;
-    this.dirty = true;
-  }
-
-  /** Writes the queued records and makes everything written so far durable, on libuv's thread pool: the
-   * writer thread's event loop stays free meanwhile (it prepares the next requests). Called before COMMIT. */
-  async flush(): Promise<void> {
-    if (!this.dirty) return;
-    const fd = this.fd;
-    const parts = this.queued;
-    let position = this.queuedAt;
-    this.queued = [];
-    let left = parts.reduce((sum, part) => sum + part.length, 0);
-    let rest = parts;
-    while (left > 0) {
-      const written = await writevAsync(fd, rest, position);
-      if (written <= 0) throw new Error(`short write to segment ${this.segment}`);
-      left -= written;
-      position += written;
-      if (left > 0) rest = remainder(rest, written);
-    }
-    await fdatasyncAsync(fd);
-    this.dirty = false;
-  }
-
-  /** flush() on the calling thread: for a rollover and for close. */
-  syncNow(): void {
-    if (!this.dirty) return;
-    let position = this.queuedAt;
-    let rest = this.queued;
-    this.queued = [];
-    let left = rest.reduce((sum, part) => sum + part.length, 0);
-    while (left > 0) {
-      const written = writevSync(this.fd, rest, position);
-      left -= written;
-      position += written;
-      if (left > 0) rest = remainder(rest, written);
-    }
-    fdatasyncSync(this.fd);
-    this.dirty = false;
-  }
-
-  /** Forgets records queued and not yet written (the batch failed before flush). */
-  discardQueued(): void {
-    if (this.queued.length === 0) return;
-    this.position = this.queuedAt;
-    this.queued = [];
-  }
-
+  /** Writes and syncs what is still queued, on the calling thread, and closes the files (store close). */
   close(): void {
-    if (this.fd < 0) return;
-    try {
-      this.syncNow();
-    } finally {
-      closeSync(this.fd);
-      this.fd = -1;
+    const runs = this.runs;
+    this.runs = [];
+    for (const run of runs) {
+      let position = run.position;
+      let left = run.bytes;
+      let rest = run.parts;
+      while (left > 0) {
+        const written = writevSync(run.fd, rest, position);
+        left -= written;
+        position += written;
+        if (left > 0) rest = remainder(rest, written);
+      }
     }
+    for (const fd of this.fds.values()) {
+      try {
+        fdatasyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    this.fds.clear();
+    this.fd = -1;
   }
 }
 

@@ -34,7 +34,6 @@ import { statementCache, type SqliteDatabase, type SqliteStatement } from './con
 import { applyFlags, normalizeFlags, sameFlags } from './flags.ts';
 import { canonicalName, SEPARATOR, validName } from './names.ts';
 import { BodyPreparer } from './prepared-bodies.ts';
-import { SEGMENT_THRESHOLD_BYTES, type SegmentWriter } from './segments.ts';
 import { uidRuns } from './uid-runs.ts';
 import {
   asBuffer,
@@ -67,15 +66,17 @@ interface BodyRef { id: number; size: number }
 export class WriteOps {
   /** Changes recorded by the current request; the worker takes them after each request. */
   changes: MailboxChange[] = [];
+  /** Segment records the rows of this batch reference: the worker commits only once they are durable, and
+   * only if their files are still there (segments.ts). Reset by the worker per batch. */
+  recordsUsed = { maxSeq: 0, segments: new Set<number>() };
   /** The modseq the current request took per mailbox (one per operation and mailbox). */
   private requestModseq = new Map<number, number>();
   private readonly prepared: (text: string) => SqliteStatement;
 
   constructor(
     db: SqliteDatabase,
-    /** Where bodies of SEGMENT_THRESHOLD_BYTES and more go; null keeps every body in SQLite. */
-    private readonly segments: SegmentWriter | null = null,
-    /** Summaries, search text and sealed records worked out ahead (prepared-bodies.ts), or here if not. */
+    /** Summaries, search text and segment records worked out ahead (prepared-bodies.ts), or here if not;
+     * without segments every body stays in SQLite. */
     private readonly bodies: BodyPreparer = new BodyPreparer(null),
   ) {
     this.prepared = statementCache(db);
@@ -518,24 +519,24 @@ export class WriteOps {
   }
 
   private insertBody(raw: Buffer): BodyRef {
-    const toSegment = this.segments !== null && raw.length >= SEGMENT_THRESHOLD_BYTES;
-    // Parsed (and sealed) in the writer thread, mostly before this batch began: never on the main thread.
-    const body = this.bodies.take(raw, toSegment);
+    // Parsed (and sealed, and appended to a segment) in the writer thread, mostly before this batch began:
+    // never on the main thread.
+    const body = this.bodies.take(raw);
     let id: number;
-    if (toSegment) {
-      // The row names its record by the record's nonce (segments.ts, v2). The worker writes and syncs the
-      // segment before COMMIT; if this request rolls back, the record stays as unreferenced bytes.
-      const sealed = body.sealed!;
-      const ref = this.segments!.reserve(raw.length);
+    if (body.record) {
+      // The row names its record by the record's nonce (segments.ts, v2). The worker commits only once the
+      // record is durable (recordsUsed); if this request rolls back, the record stays as unreferenced bytes.
+      const { ticket, nonce } = body.record;
       const info = this.sql("INSERT INTO bodies (size, refs, summary, raw, segment, seg_offset, seg_nonce) VALUES (?, 0, ?, X'', ?, ?, ?)").run(
         raw.length,
         body.summaryJson,
-        ref.segment,
-        ref.offset,
-        sealed.nonce,
+        ticket.segment,
+        ticket.offset,
+        nonce,
       );
       id = Number(info.lastInsertRowid);
-      this.segments!.writeSealed(ref, sealed);
+      this.recordsUsed.segments.add(ticket.segment);
+      this.recordsUsed.maxSeq = Math.max(this.recordsUsed.maxSeq, ticket.seq);
     } else {
       const info = this.sql('INSERT INTO bodies (size, refs, summary, raw) VALUES (?, 0, ?, ?)').run(raw.length, body.summaryJson, raw);
       id = Number(info.lastInsertRowid);

@@ -4,9 +4,10 @@
 // request rolls back alone. Results and change-feed events go back only after COMMIT returned, that is,
 // after the data is on stable storage (synchronous=FULL).
 //
-// A batch's body records are written and fdatasync'd on libuv's thread pool while its transaction waits
-// (segments.ts); meanwhile this thread's event loop takes the next requests in and prepares their bodies
-// (MIME summary, search text, sealing: prepared-bodies.ts), so that work overlaps the batch's I/O.
+// Bodies of SEGMENT_THRESHOLD_BYTES and more are parsed, sealed and appended to a segment file as their
+// request reaches this thread (prepared-bodies.ts); the segment writes and fdatasyncs run in the background on
+// libuv's thread pool (segments.ts). A batch waits, before BEGIN, until its records are durable, so the disk
+// writes the next batch's records while this thread runs a batch's SQL and COMMIT.
 import { parentPort, workerData } from 'node:worker_threads';
 import { StoreError } from '../types.ts';
 import { openDatabase, recordHeader, toStoreError, type SqliteDatabase } from './connection.ts';
@@ -14,7 +15,7 @@ import type { FromWorker, RequestOutcome, SerializedError, ToWorker, WorkerInit 
 import { migrate } from './schema.ts';
 import { WriteOps } from './write-ops.ts';
 import { asBuffer } from './rows.ts';
-import { BodySealer, deriveBodyKey, RECORD_OVERHEAD_BYTES, SegmentWriter } from './segments.ts';
+import { BodySealer, deriveBodyKey, SEGMENT_THRESHOLD_BYTES, SegmentWriter } from './segments.ts';
 import { BodyPreparer } from './prepared-bodies.ts';
 import type { MailboxChange } from '../types.ts';
 
@@ -67,16 +68,14 @@ try {
   recordHeader(init.dir, asBuffer(init.key));
   db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
   segments = new SegmentWriter(init.dir);
-  bodies = new BodyPreparer(new BodySealer(deriveBodyKey(asBuffer(init.key))));
-  // The end of the last committed record of each segment: what lies beyond was never committed. Under the
-  // write lock, so that no other writer's uncommitted records are cut (SegmentWriter.open).
+  bodies = new BodyPreparer({ writer: segments, sealer: new BodySealer(deriveBodyKey(asBuffer(init.key))) });
+  // Segment files no committed row references hold only bytes of requests that never committed. Under the
+  // write lock, so that what is deleted cannot become referenced meanwhile (SegmentWriter.open).
   db.transaction(() => {
-    const usage = db
-      .prepare(`SELECT segment, max(seg_offset) AS offset, size FROM bodies WHERE segment IS NOT NULL GROUP BY segment`)
-      .all() as { segment: number; offset: number; size: number }[];
-    segments.open(usage.map((u) => ({ segment: u.segment, end: u.offset + u.size + RECORD_OVERHEAD_BYTES })));
+    const rows = db.prepare('SELECT DISTINCT segment FROM bodies WHERE segment IS NOT NULL').all() as { segment: number }[];
+    segments.open(new Set(rows.map((r) => r.segment)));
   }).immediate();
-  ops = new WriteOps(db, segments, bodies);
+  ops = new WriteOps(db, bodies);
   post({ type: 'ready' });
 } catch (error) {
   post({ type: 'open-failed', error: serialize(error, 'opening the store for writing') });
@@ -151,14 +150,29 @@ async function runBatches(): Promise<void> {
   if (closing) close();
 }
 
+/** Fails every request of a batch with one error (nothing of it committed). */
+function failBatch(batch: readonly Request[], error: unknown, doing: string): void {
+  const failure = serialize(error, doing);
+  postBatch(batch, { results: batch.map((r) => ({ id: r.id, ok: false as const, error: failure })), changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
+}
+
 async function runBatch(batch: Request[]): Promise<void> {
+  // The batch's body records were appended as its requests arrived; commit only once they are durable. The
+  // wait holds no lock, and meanwhile this thread takes in (and prepares) the requests that arrive.
+  let needed = 0;
+  for (const request of batch) for (const raw of messageBytes(request)) needed = Math.max(needed, bodies.ticketOf(raw)?.seq ?? 0);
+  try {
+    await segments.durable(needed);
+  } catch (error) {
+    failBatch(batch, error, 'writing message bodies');
+    return;
+  }
   const started = performance.now();
-  const segmentBytesBefore = segments.bytesWritten;
+  ops.recordsUsed = { maxSeq: 0, segments: new Set() };
   const outcomes: RequestOutcome[] = [];
   let changes: MailboxChange[] = [];
   try {
     begin.run();
-    segments.claim();
   } catch (error) {
     if (db.inTransaction) {
       try {
@@ -191,7 +205,6 @@ async function runBatch(batch: Request[]): Promise<void> {
       }
       // SQLite rolled the whole transaction back (disk full, I/O error): what ran before is undone, and
       // what comes after must not run outside a transaction. Fail them all; callers answer 4xx.
-      segments.discardQueued();
       const failure = serialize(error, `running ${request.op}`);
       const results = batch.map((r) => ({ id: r.id, ok: false as const, error: failure }));
       postBatch(batch, { results, changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
@@ -199,18 +212,21 @@ async function runBatch(batch: Request[]): Promise<void> {
     }
   }
   try {
-    // Body records first, then the rows that reference them (segments.ts): one fdatasync per batch, on the
-    // thread pool, while this thread prepares the requests that arrive meanwhile.
-    await segments.flush();
+    // A body prepared only now (not ahead) has its record appended just now: wait for it too. And the files
+    // must still be there: another writer's open() deletes segments no committed row references (checked
+    // under the write lock, which is held until COMMIT).
+    await segments.durable(ops.recordsUsed.maxSeq);
+    const deleted = segments.deletedOf(ops.recordsUsed.segments);
+    if (deleted.length > 0) {
+      throw new StoreError('unavailable', `body segment ${deleted.join(', ')} was removed by another process opening the store; try again`);
+    }
   } catch (error) {
-    segments.discardQueued();
     try {
       db.exec('ROLLBACK');
     } catch {
       /* reported below */
     }
-    const failure = serialize(new StoreError('unavailable', `writing message bodies to disk: ${(error as Error).message}`), 'syncing body segments');
-    postBatch(batch, { results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
+    failBatch(batch, error, 'writing message bodies');
     return;
   }
   try {
@@ -227,8 +243,9 @@ async function runBatch(batch: Request[]): Promise<void> {
     postBatch(batch, { results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
     return;
   }
-  // What went to the WAL (and will be checkpointed): the request bytes less those sealed into segments.
-  const bytes = Math.max(0, batch.reduce((sum, r) => sum + requestBytes(r), 0) - (segments.bytesWritten - segmentBytesBefore));
+  // What went to the WAL (and will be checkpointed): the bodies kept in SQLite.
+  let bytes = 0;
+  for (const request of batch) for (const raw of messageBytes(request)) if (raw.byteLength < SEGMENT_THRESHOLD_BYTES) bytes += raw.byteLength;
   postBatch(batch, { results: outcomes, changes, requests: batch.length, commitMs: performance.now() - started, bytes });
   changes = [];
 }
