@@ -205,7 +205,9 @@ export class SegmentWriter {
   private position = 0;
   /** Segment files this writer created and appends to or appended to (fd kept open until they are durable). */
   private readonly fds = new Map<number, number>();
-  /** The inode of every segment file this writer created (stillLinked()). */
+  /** The last record appended to each open segment file (closed once that is durable). */
+  private readonly lastSeqOf = new Map<number, number>();
+  /** The inode of every segment file this writer created (deletedOf()). */
   private readonly inodes = new Map<number, number>();
   /** Record bytes appended since the store opened (the writer tells the WAL's share from the segments'). */
   bytesWritten = 0;
@@ -250,6 +252,7 @@ export class SegmentWriter {
     run.parts.push(body.nonce, body.sealed, body.tag);
     run.bytes += length;
     run.lastSeq = seq;
+    this.lastSeqOf.set(this.segment, seq);
     const ticket = { segment: this.segment, offset: this.position, seq };
     this.position += length;
     this.bytesWritten += length;
@@ -297,33 +300,61 @@ export class SegmentWriter {
     return deleted;
   }
 
+  /**
+   * Writes what was appended, then fdatasyncs it, as long as there is more. The writes of the next group go
+   * to the page cache while the group before is being fdatasync'd (two thread-pool jobs at once), so the
+   * disk is not idle while records are copied. A group is reported durable only after its own fdatasync,
+   * which started after its writes completed.
+   */
   private async flushLoop(): Promise<void> {
+    let syncing: Promise<boolean> | null = null;
     try {
       while (this.runs.length > 0) {
         const runs = this.runs;
         this.runs = [];
+        let written = true;
         try {
           for (const run of runs) await this.writeRun(run);
-          // One fdatasync per file touched, after all its runs were written.
-          for (const fd of new Set(runs.map((r) => r.fd))) await fdatasyncAsync(fd);
         } catch (error) {
-          const failure = new StoreError('unavailable', `writing message bodies to disk: ${(error as Error).message}`);
-          this.lost.push({ from: this.durableSeq + 1, to: this.lastSeq, error: failure });
-          this.fail(failure);
-          return;
+          written = false;
+          if (syncing) await syncing;
+          this.fail(error);
         }
-        this.durableSeq = (runs.at(-1) as Run).lastSeq;
-        this.closeFinishedSegments();
-        const waiting = this.waits;
-        this.waits = [];
-        for (const wait of waiting) {
-          if (wait.seq <= this.durableSeq) wait.resolve();
-          else this.waits.push(wait);
+        if (syncing && !(await syncing)) return;
+        if (!written) return;
+        syncing = this.syncGroup(runs);
+        // Let appends that are waiting join the next group while this one syncs; if nothing came, wait for
+        // the sync here so that the loop (and `flushing`) ends only when all is durable.
+        if (this.runs.length === 0) {
+          await syncing;
+          syncing = null;
         }
       }
+      if (syncing) await syncing;
     } finally {
       this.flushing = null;
+      // Records appended (to a new file) while a failed loop was winding down.
+      if (this.runs.length > 0) this.flushing = this.flushLoop();
     }
+  }
+
+  /** fdatasyncs the files of `runs` and reports their records durable; false (and the failure set) if not. */
+  private async syncGroup(runs: readonly Run[]): Promise<boolean> {
+    try {
+      for (const fd of new Set(runs.map((r) => r.fd))) await fdatasyncAsync(fd);
+    } catch (error) {
+      this.fail(error);
+      return false;
+    }
+    this.durableSeq = Math.max(this.durableSeq, (runs.at(-1) as Run).lastSeq);
+    this.closeFinishedSegments();
+    const waiting = this.waits;
+    this.waits = [];
+    for (const wait of waiting) {
+      if (wait.seq <= this.durableSeq) wait.resolve();
+      else this.waits.push(wait);
+    }
+    return true;
   }
 
   private async writeRun(run: Run): Promise<void> {
@@ -339,7 +370,11 @@ export class SegmentWriter {
     }
   }
 
-  private fail(error: Error): void {
+  /** Everything appended and not yet durable is lost (a failed fsync may have dropped the dirty pages, and
+   * the kernel does not report it twice): those records are never reported durable. */
+  private fail(cause: unknown): void {
+    const error = new StoreError('unavailable', `writing message bodies to disk: ${(cause as Error).message}`);
+    this.lost.push({ from: this.durableSeq + 1, to: this.lastSeq, error });
     this.failure = error;
     for (const wait of this.waits) wait.reject(error);
     this.waits = [];
@@ -351,9 +386,10 @@ export class SegmentWriter {
   /** Closes segments this writer no longer appends to, once all their records are durable. */
   private closeFinishedSegments(): void {
     for (const [segment, fd] of this.fds) {
-      if (fd === this.fd || this.runs.some((r) => r.fd === fd)) continue;
+      if (fd === this.fd || (this.lastSeqOf.get(segment) ?? 0) > this.durableSeq) continue;
       closeSync(fd);
       this.fds.delete(segment);
+      this.lastSeqOf.delete(segment);
     }
   }
 
