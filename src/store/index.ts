@@ -1,6 +1,6 @@
 // store: everything mailstack keeps (accounts, mailboxes and messages, the outbound queue, bans, small
 // secrets), behind the Store interface of types.ts, with one embedded implementation: an SQLite database
-// encrypted page by page with ChaCha20-Poly1305 (SQLite3MultipleCiphers), written by one worker thread
+// encrypted page by page with AEGIS-256 (SQLite3MultipleCiphers), written by one worker thread
 // with group commit (sqlite/).
 //
 // Owns: the schema and its migrations, durability (a promise resolves only after its data is fsync'd),
@@ -16,7 +16,8 @@
 // A consistent copy (backup) is the closed store's files, bodies/ included; the WAL must go with the
 // database file. (The SQLite backup API alone no longer copies every body.)
 //
-// Threads: the writer (sqlite/writer-worker.ts, every mutation, group commit), the checkpointer
+// Threads: the writer (sqlite/writer-worker.ts, every mutation, group commit; body records are written and
+// fdatasync'd from libuv's thread pool in the background, segments.ts), the checkpointer
 // (sqlite/checkpointer.mjs: WAL checkpoints and verify()), and reads on the caller's thread (sqlite/reader.ts).
 //
 // Implementation notes:
