@@ -216,6 +216,8 @@ export class SegmentWriter {
   private durableSeq = 0;
   private flushing: Promise<void> | null = null;
   private waits: DurableWait[] = [];
+  /** Wakes the flush loop when it waits for a group's fdatasync with nothing else to write. */
+  private onAppend: (() => void) | null = null;
   /** Set when a write or fdatasync failed: what was appended before is in doubt, and nothing more is accepted
    * in that segment (a failed fsync may have dropped the dirty pages: the kernel does not report it twice). */
   private failure: Error | null = null;
@@ -256,8 +258,18 @@ export class SegmentWriter {
     const ticket = { segment: this.segment, offset: this.position, seq };
     this.position += length;
     this.bytesWritten += length;
+    const wake = this.onAppend;
+    this.onAppend = null;
+    wake?.();
     this.flushing ??= this.flushLoop();
     return ticket;
+  }
+
+  /** Settles at the next append(): the flush loop writes it while the group before is still syncing. */
+  private nextAppend(): Promise<'appended'> {
+    return new Promise((resolve) => {
+      this.onAppend = () => resolve('appended');
+    });
   }
 
   /** The seq of the last record appended so far (0: none). */
@@ -322,12 +334,13 @@ export class SegmentWriter {
         }
         if (syncing && !(await syncing)) return;
         if (!written) return;
-        syncing = this.syncGroup(runs);
-        // Let appends that are waiting join the next group while this one syncs; if nothing came, wait for
-        // the sync here so that the loop (and `flushing`) ends only when all is durable.
+        const sync = this.syncGroup(runs);
+        syncing = sync;
+        // Records appended while this group syncs are written meanwhile; the loop (and `flushing`) ends only
+        // when all is durable.
         if (this.runs.length === 0) {
-          await syncing;
-          syncing = null;
+          const synced = sync.then(() => 'synced' as const);
+          if ((await Promise.race([synced, this.nextAppend()])) === 'synced') syncing = null;
         }
       }
       if (syncing) await syncing;
