@@ -30,7 +30,8 @@
 // live record (then the file is deleted at the next open). TODO: a compaction that rewrites segments whose
 // live ratio is low (copy live records to the current segment, update the rows, commit, delete the file).
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { closeSync, fdatasync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync, writev, writevSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { StoreError } from '../types.ts';
 
@@ -136,28 +137,6 @@ export class BodySealer {
   }
 }
 
-function writevAsync(fd: number, parts: Buffer[], position: number): Promise<number> {
-  return new Promise((resolve, reject) => writev(fd, parts, position, (error, written) => (error ? reject(error) : resolve(written))));
-}
-
-function fdatasyncAsync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fdatasync(fd, (error) => (error ? reject(error) : resolve())));
-}
-
-/** What is left of `parts` after the first `skip` bytes (a short writev). */
-function remainder(parts: Buffer[], skip: number): Buffer[] {
-  const left: Buffer[] = [];
-  let offset = skip;
-  for (const part of parts) {
-    if (offset >= part.length) {
-      offset -= part.length;
-      continue;
-    }
-    left.push(offset > 0 ? part.subarray(offset) : part);
-    offset = 0;
-  }
-  return left;
-}
 
 export interface SegmentRef {
   segment: number;
@@ -169,16 +148,6 @@ export interface SegmentTicket extends SegmentRef {
   seq: number;
 }
 
-/** Records appended to one segment file, waiting to be written: parts in order from `position`. */
-interface Run {
-  fd: number;
-  segment: number;
-  position: number;
-  parts: Buffer[];
-  bytes: number;
-  lastSeq: number;
-}
-
 interface DurableWait {
   seq: number;
   resolve(): void;
@@ -186,16 +155,16 @@ interface DurableWait {
 }
 
 /**
- * The writer worker's side. Records are appended as requests arrive (append()), and a background loop on
- * libuv's thread pool writes what was appended and fdatasyncs it, again and again while there is more; the
- * writer commits a batch once durable() says its records are on disk. So the disk is kept busy with the next
- * records while the writer runs a batch's SQL and its COMMIT, instead of each batch waiting for its own
- * segment write and then its own commit in turn (bench:store, 100 KB at 32 writers).
+ * The writer worker's side. Records are appended as requests arrive (append()); the segment I/O thread
+ * (segment-io.mjs) writes them and fdatasyncs them, again and again while there is more; the writer commits a
+ * batch once durable() says its records are on disk. So the disk is kept busy with the next records while
+ * the writer runs a batch's SQL and its COMMIT, instead of each batch waiting for its own segment write and
+ * then its own commit in turn (bench:store, 100 KB at 32 writers).
  *
  * Records are appended outside the database's write lock, so two processes on one data directory (a CLI
  * racing the server) must never append to the same file: a writer appends only to segment files it created
  * itself ('wx'), starting a new one at its first record. Another writer may delete a segment no committed
- * row references (at its open, under the write lock); stillLinked() lets the writer find that out under the
+ * row references (at its open, under the write lock); deletedOf() lets the writer find that out under the
  * write lock, before it commits rows that reference the segment.
  */
 export class SegmentWriter {
@@ -211,20 +180,32 @@ export class SegmentWriter {
   private readonly inodes = new Map<number, number>();
   /** Record bytes appended since the store opened (the writer tells the WAL's share from the segments'). */
   bytesWritten = 0;
-  private runs: Run[] = [];
   private nextSeq = 1;
   private durableSeq = 0;
-  private flushing: Promise<void> | null = null;
   private waits: DurableWait[] = [];
-  /** Wakes the flush loop when it waits for a group's fdatasync with nothing else to write. */
-  private onAppend: (() => void) | null = null;
+  /** The segment I/O thread (segment-io.mjs). */
+  private readonly io: Worker;
+  private ioClosed: Promise<void> | null = null;
+  private resolveIoClosed: (() => void) | null = null;
   /** Set when a write or fdatasync failed: what was appended before is in doubt, and nothing more is accepted
    * in that segment (a failed fsync may have dropped the dirty pages: the kernel does not report it twice). */
   private failure: Error | null = null;
   /** Records whose write failed, as seq ranges: never reported durable, even after later records are. */
   private readonly lost: { from: number; to: number; error: Error }[] = [];
 
-  constructor(private readonly dir: string) {}
+  constructor(private readonly dir: string) {
+    this.io = new Worker(new URL('./segment-io.mjs', import.meta.url));
+    this.io.on('message', (message: { type: string; seq?: number; message?: string }) => {
+      if (message.type === 'durable') this.onDurable(message.seq as number);
+      else if (message.type === 'failed') this.fail(new Error(message.message));
+      else if (message.type === 'closed') this.resolveIoClosed?.();
+    });
+    this.io.on('error', (error) => this.fail(error));
+    this.io.on('exit', () => {
+      if (!this.ioClosed) this.fail(new Error('the segment I/O thread stopped'));
+      this.resolveIoClosed?.();
+    });
+  }
 
   /**
    * At open, inside a write transaction (BEGIN IMMEDIATE): deletes the segment files no committed row
@@ -242,34 +223,19 @@ export class SegmentWriter {
 
   /** Appends a sealed record (written in the background); the ticket says where it goes. */
   append(body: SealedBody): SegmentTicket {
+    if (this.ioClosed) throw new StoreError('unavailable', 'body segments are closed');
     const length = body.nonce.length + body.sealed.length + body.tag.length;
     if (this.fd < 0 || (this.position > 0 && this.position + length > SEGMENT_MAX_BYTES)) this.startSegment();
     const seq = this.nextSeq++;
-    let run = this.runs.at(-1);
-    if (!run || run.fd !== this.fd) {
-      run = { fd: this.fd, segment: this.segment, position: this.position, parts: [], bytes: 0, lastSeq: seq };
-      this.runs.push(run);
-    }
-    // The parts as they are, written with one positioned writev per run: no copy into a record buffer.
-    run.parts.push(body.nonce, body.sealed, body.tag);
-    run.bytes += length;
-    run.lastSeq = seq;
-    this.lastSeqOf.set(this.segment, seq);
     const ticket = { segment: this.segment, offset: this.position, seq };
+    const parts = [body.nonce, body.sealed, body.tag];
+    // Moved, not copied, where a part owns its memory (the ciphertext); the small parts are cloned.
+    const transfer = parts.filter((part) => part.byteOffset === 0 && part.byteLength === part.buffer.byteLength && part.buffer instanceof ArrayBuffer).map((part) => part.buffer as ArrayBuffer);
+    this.io.postMessage({ type: 'write', fd: this.fd, position: this.position, parts, lastSeq: seq }, transfer);
+    this.lastSeqOf.set(this.segment, seq);
     this.position += length;
     this.bytesWritten += length;
-    const wake = this.onAppend;
-    this.onAppend = null;
-    wake?.();
-    this.flushing ??= this.flushLoop();
     return ticket;
-  }
-
-  /** Settles at the next append(): the flush loop writes it while the group before is still syncing. */
-  private nextAppend(): Promise<'appended'> {
-    return new Promise((resolve) => {
-      this.onAppend = () => resolve('appended');
-    });
   }
 
   /** The seq of the last record appended so far (0: none). */
@@ -312,74 +278,14 @@ export class SegmentWriter {
     return deleted;
   }
 
-  /**
-   * Writes what was appended, then fdatasyncs it, as long as there is more. The writes of the next group go
-   * to the page cache while the group before is being fdatasync'd (two thread-pool jobs at once), so the
-   * disk is not idle while records are copied. A group is reported durable only after its own fdatasync,
-   * which started after its writes completed.
-   */
-  private async flushLoop(): Promise<void> {
-    let syncing: Promise<boolean> | null = null;
-    try {
-      while (this.runs.length > 0) {
-        const runs = this.runs;
-        this.runs = [];
-        let written = true;
-        try {
-          for (const run of runs) await this.writeRun(run);
-        } catch (error) {
-          written = false;
-          if (syncing) await syncing;
-          this.fail(error);
-        }
-        if (syncing && !(await syncing)) return;
-        if (!written) return;
-        const sync = this.syncGroup(runs);
-        syncing = sync;
-        // Records appended while this group syncs are written meanwhile; the loop (and `flushing`) ends only
-        // when all is durable.
-        if (this.runs.length === 0) {
-          const synced = sync.then(() => 'synced' as const);
-          if ((await Promise.race([synced, this.nextAppend()])) === 'synced') syncing = null;
-        }
-      }
-      if (syncing) await syncing;
-    } finally {
-      this.flushing = null;
-      // Records appended (to a new file) while a failed loop was winding down.
-      if (this.runs.length > 0) this.flushing = this.flushLoop();
-    }
-  }
-
-  /** fdatasyncs the files of `runs` and reports their records durable; false (and the failure set) if not. */
-  private async syncGroup(runs: readonly Run[]): Promise<boolean> {
-    try {
-      for (const fd of new Set(runs.map((r) => r.fd))) await fdatasyncAsync(fd);
-    } catch (error) {
-      this.fail(error);
-      return false;
-    }
-    this.durableSeq = Math.max(this.durableSeq, (runs.at(-1) as Run).lastSeq);
+  private onDurable(seq: number): void {
+    this.durableSeq = Math.max(this.durableSeq, seq);
     this.closeFinishedSegments();
     const waiting = this.waits;
     this.waits = [];
     for (const wait of waiting) {
       if (wait.seq <= this.durableSeq) wait.resolve();
       else this.waits.push(wait);
-    }
-    return true;
-  }
-
-  private async writeRun(run: Run): Promise<void> {
-    let position = run.position;
-    let left = run.bytes;
-    let rest = run.parts;
-    while (left > 0) {
-      const written = await writevAsync(run.fd, rest, position);
-      if (written <= 0) throw new Error(`short write to segment ${run.segment}`);
-      left -= written;
-      position += written;
-      if (left > 0) rest = remainder(rest, written);
     }
   }
 
@@ -391,7 +297,6 @@ export class SegmentWriter {
     this.failure = error;
     for (const wait of this.waits) wait.reject(error);
     this.waits = [];
-    this.runs = [];
     // New records go to a new file; this one may have lost written pages.
     this.fd = -1;
   }
@@ -435,28 +340,14 @@ export class SegmentWriter {
     this.failure = null;
   }
 
-  /** Writes and syncs what is still queued, on the calling thread, and closes the files (store close). */
-  close(): void {
-    const runs = this.runs;
-    this.runs = [];
-    for (const run of runs) {
-      let position = run.position;
-      let left = run.bytes;
-      let rest = run.parts;
-      while (left > 0) {
-        const written = writevSync(run.fd, rest, position);
-        left -= written;
-        position += written;
-        if (left > 0) rest = remainder(rest, written);
-      }
-    }
-    for (const fd of this.fds.values()) {
-      try {
-        fdatasyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    }
+  /** Lets the I/O thread write and sync what is still queued, then closes the files (store close). */
+  async close(): Promise<void> {
+    this.ioClosed ??= new Promise<void>((resolve) => {
+      this.resolveIoClosed = resolve;
+      this.io.postMessage({ type: 'close' });
+    });
+    await this.ioClosed;
+    for (const fd of this.fds.values()) closeSync(fd);
     this.fds.clear();
     this.fd = -1;
   }
