@@ -8,7 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import { BlockList, isIP } from 'node:net';
 import { chmod, unlink } from 'node:fs/promises';
 import type { Runtime, Protocol } from '../runtime/index.ts';
-import type { Logger } from '../log/index.ts';
+import { newId, type Logger } from '../log/index.ts';
 import { ENHANCED_PREFIX } from './reply.ts';
 
 export interface ListenerLimits {
@@ -107,6 +107,14 @@ class GuardedSmtpServer extends SMTPServer {
       return false;
     }
     return super._acceptSocket(socket, handshake);
+  }
+
+  override _handleProxy(socket: Socket, callback: Parameters<SMTPServer['_handleProxy']>[1]): void {
+    // Without a PROXY header to read, smtp-server still starts the session one event-loop turn later
+    // (setImmediate) and draws its id from crypto.randomBytes: the session starts now instead, with an id
+    // like our other ones (grep-able next to the message ids, as Postfix's queue ids are).
+    if (this._expectsProxyHeader(socket)) return super._handleProxy(socket, callback);
+    callback(null, { id: newId(), ignore: this.options.ignoredHosts?.includes(socket.remoteAddress ?? '') ?? false });
   }
 
   override connect(socket: Socket, socketOptions?: Parameters<SMTPServer['connect']>[1]): void {

@@ -15,6 +15,8 @@ interface MxSession {
   transaction: Transaction;
   /** reject_unknown_reverse_client is decided once per connection. */
   reverseVerdict?: Promise<SmtpReply | null>;
+  /** Whether the client is in a trusted network: once per connection too (asked at MAIL, RCPT and DATA). */
+  trusted?: boolean;
 }
 
 export function reverseResolver(deps: SmtpDeps) {
@@ -42,7 +44,10 @@ export async function startMx(runtime: Runtime, deps: SmtpDeps): Promise<Listene
   // the DNS answers they came from are cached (the same verdict, without mailauth's CPU per message).
   const authCache = createAuthCheckCache(deps.resolver);
 
-  const exempt = (session: SMTPServerSession) => isTrusted(session.remoteAddress);
+  const exempt = (session: SMTPServerSession) => {
+    const state = sessions.get(session);
+    return (state.trusted ??= isTrusted(session.remoteAddress));
+  };
 
   return startListener(
     {
