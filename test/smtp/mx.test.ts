@@ -364,7 +364,9 @@ test('an idle session is closed after idle_timeout_ms with 421', async () => {
   });
 });
 
-test('after the 221 to QUIT the server closes its socket at once (it does not wait for the client FIN)', async () => {
+// smtp-server's own close would hold the half-closed socket for 5 s (HALF_CLOSE_TIMEOUT): the test's timeout is
+// below that, so without the immediate close it fails rather than waits.
+test('after the 221 to QUIT the server closes its socket at once (it does not wait for the client FIN)', { timeout: 4000 }, async () => {
   await withHarness({}, async (h) => {
     // allowHalfOpen: the client keeps its side open after the server's FIN, as a slow client would.
     const socket = netConnect({ host: h.mx.host, port: h.mx.port, allowHalfOpen: true });
@@ -390,18 +392,13 @@ test('after the 221 to QUIT the server closes its socket at once (it does not wa
     await until(/^221 /m);
     await ended;
     // A socket the server still holds (half-closed) swallows what the client sends; a closed one answers
-    // with a reset, which the client's next write reports.
-    const writeError = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
-      let left = 100;
-      const next = () => {
-        if (left-- === 0) return resolve(null);
-        socket.write('NOOP\r\n', (err) => (err ? resolve(err) : setImmediate(next)));
-      };
+    // with a reset, which one of the client's next writes reports.
+    const writeError = await new Promise<NodeJS.ErrnoException>((resolve) => {
+      const next = () => socket.write('NOOP\r\n', (err) => (err ? resolve(err) : setImmediate(next)));
       socket.on('error', (err) => resolve(err));
       next();
     });
     socket.destroy();
-    assert.ok(writeError, 'the server still held the connection after 221');
     assert.ok(['EPIPE', 'ECONNRESET'].includes(writeError.code ?? ''), String(writeError));
   });
 });
