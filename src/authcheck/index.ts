@@ -11,6 +11,7 @@ import { authenticate, dmarc as checkDmarc, spf as checkSpf } from 'mailauth';
 import addressparser from 'nodemailer/lib/addressparser';
 import { isIP } from 'node:net';
 import type { Logger } from '../log/index.ts';
+import { DerivedCache, type AnswerTracker, type Resolver } from '../dns/index.ts';
 import { fieldValue, headerFields, removeHeaderFields } from '../delivery/index.ts';
 
 export type DmarcAction = 'accept' | 'quarantine' | 'reject';
@@ -33,6 +34,36 @@ export interface InboundCheckInput {
   /** Honour p=quarantine (otherwise failing mail is delivered to the inbox). */
   honourQuarantine: boolean;
   log?: Logger;
+  /** Reuses SPF and DMARC results while the DNS answers they came from are cached (createAuthCheckCache). */
+  cache?: AuthCheckCache;
+}
+
+type SpfResult = Awaited<ReturnType<typeof checkSpf>>;
+type DmarcResult = Awaited<ReturnType<typeof checkDmarc>>;
+
+/** SPF and DMARC results of the unsigned-mail path, by their inputs. One per listener. */
+export interface AuthCheckCache {
+  spf: DerivedCache<SpfResult>;
+  dmarc: DerivedCache<DmarcResult>;
+}
+
+/** The cache for checkInbound over `resolver` (which must be the one the checks' `resolver` comes from). */
+export function createAuthCheckCache(resolver: Pick<Resolver, 'track'>): AuthCheckCache {
+  return { spf: new DerivedCache(resolver), dmarc: new DerivedCache(resolver) };
+}
+
+/** RFC 7208 7.3: the "t" macro expands to the current time, so an SPF result whose records use it depends
+ * on the clock as well as on the answers (the letter may be upper case: the same value, URL-escaped). */
+const TIME_MACRO = /%\{t/i;
+
+/** The tracker's lookup for an SPF evaluation: a TXT record with the time macro makes the result
+ * non-reusable. */
+function spfLookup(tracker: AnswerTracker): (name: string, rrtype: string) => Promise<unknown> {
+  return async (name, rrtype) => {
+    const records = await tracker.mailauth(name, rrtype);
+    if (rrtype.toUpperCase() === 'TXT' && (records as string[][]).some((chunks) => TIME_MACRO.test(chunks.join('')))) tracker.taint();
+    return records;
+  };
 }
 
 export interface InboundVerdict {
@@ -90,13 +121,17 @@ const SIGNATURE_FIELDS = new Set(['dkim-signature', 'arc-seal', 'arc-message-sig
  * The same verdict mailauth's authenticate() gives for a message with no DKIM signature and no ARC set:
  * dkim=none, SPF as usual, DMARC on SPF alone. Returns null when the message is signed (full path).
  */
-async function unsignedVerdict(input: InboundCheckInput): Promise<{ headers: string; spf: string; dmarc: Awaited<ReturnType<typeof checkDmarc>> } | null> {
+async function unsignedVerdict(input: InboundCheckInput): Promise<{ headers: string; spf: string; dmarc: DmarcResult } | null> {
   const fields = headerFields(input.raw);
   if (fields.some((f) => SIGNATURE_FIELDS.has(f.name.toLowerCase()))) return null;
   // As mailauth: the HELO identity defaults to the IP; an IP is written as an address literal.
   let helo = input.helo || input.ip;
   if (isIP(helo)) helo = `[${helo}]`;
-  const spf = await checkSpf({ ip: input.ip, helo, sender: input.sender, mta: input.hostname, resolver: input.resolver as never } as Parameters<typeof checkSpf>[0]);
+  const spfInput = { ip: input.ip, helo, sender: input.sender, mta: input.hostname };
+  const runSpf = (resolver: InboundCheckInput['resolver']) => checkSpf({ ...spfInput, resolver: resolver as never } as Parameters<typeof checkSpf>[0]);
+  const spf = input.cache
+    ? await input.cache.spf.get(JSON.stringify([spfInput.ip, helo, spfInput.sender, spfInput.mta]), (tracker) => runSpf(spfLookup(tracker)))
+    : await runSpf(input.resolver);
   const rows = ['dkim=none (message not signed)', spf.info];
   // RFC 7489 6.6.1: DMARC needs exactly one RFC5322.From address.
   const headerFrom: string[] = [];
@@ -104,14 +139,13 @@ async function unsignedVerdict(input: InboundCheckInput): Promise<{ headers: str
     if (f.name.toLowerCase() !== 'from') continue;
     for (const a of addressparser(fieldValue(input.raw, f))) if ('address' in a && a.address) headerFrom.push(a.address);
   }
-  let dmarc: Awaited<ReturnType<typeof checkDmarc>> = false;
+  let dmarc: DmarcResult = false;
   if (headerFrom.length === 1) {
-    dmarc = await checkDmarc({
-      headerFrom: headerFrom[0]!,
-      spfDomains: spf.status.result === 'pass' && spf.domain ? [spf.domain] : [],
-      dkimDomains: [],
-      resolver: input.resolver as never,
-    } as Parameters<typeof checkDmarc>[0]);
+    const from = headerFrom[0]!;
+    const spfDomains = spf.status.result === 'pass' && spf.domain ? [spf.domain] : [];
+    const runDmarc = (resolver: InboundCheckInput['resolver']) =>
+      checkDmarc({ headerFrom: from, spfDomains, dkimDomains: [], resolver: resolver as never } as Parameters<typeof checkDmarc>[0]);
+    dmarc = input.cache ? await input.cache.dmarc.get(JSON.stringify([from, spfDomains]), (tracker) => runDmarc(tracker.mailauth)) : await runDmarc(input.resolver);
     if (dmarc && dmarc.info) rows.push(dmarc.info);
   }
   const headers = [spf.header, `Authentication-Results: ${input.hostname};\r\n ${rows.join(';\r\n ')}`].filter(Boolean).join('\r\n') + '\r\n';

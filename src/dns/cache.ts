@@ -8,7 +8,7 @@ export const MAX_TTL_SECONDS = 86_400;
 
 export type CachedValue<T> = { kind: 'data'; records: T } | { kind: 'negative'; code: 'NXDOMAIN' | 'NODATA' };
 
-interface Entry<T> {
+export interface Entry<T> {
   value: CachedValue<T>;
   expiresAt: number;
 }
@@ -21,6 +21,11 @@ export class TtlCache<T> {
   ) {}
 
   get(key: string): CachedValue<T> | undefined {
+    return this.entry(key)?.value;
+  }
+
+  /** The cached value with the time (ms since epoch) it expires. */
+  entry(key: string): Readonly<Entry<T>> | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
     if (entry.expiresAt <= this.now()) {
@@ -30,19 +35,22 @@ export class TtlCache<T> {
     // Least-recently-used order: a Map iterates in insertion order, so re-inserting marks it fresh.
     this.entries.delete(key);
     this.entries.set(key, entry);
-    return entry.value;
+    return entry;
   }
 
-  set(key: string, value: CachedValue<T>, ttlSeconds: number): void {
+  /** Caches the value for its TTL; returns when it expires, or 0 when it is not cached at all. */
+  set(key: string, value: CachedValue<T>, ttlSeconds: number): number {
     const ttl = Math.min(Math.max(0, Math.floor(ttlSeconds)), MAX_TTL_SECONDS);
-    if (ttl === 0) return; // RFC 1035 3.2.1: TTL 0 means use once, do not cache
+    if (ttl === 0) return 0; // RFC 1035 3.2.1: TTL 0 means use once, do not cache
+    const expiresAt = this.now() + ttl * 1000;
     this.entries.delete(key);
-    this.entries.set(key, { value, expiresAt: this.now() + ttl * 1000 });
+    this.entries.set(key, { value, expiresAt });
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (oldest.done) break;
       this.entries.delete(oldest.value);
     }
+    return this.entries.has(key) ? expiresAt : 0;
   }
 
   clear(): void {

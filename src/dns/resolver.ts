@@ -38,6 +38,23 @@ export interface Resolver {
   mailauth: (name: string, rrtype: string) => Promise<unknown>;
   /** Forgets every cached answer. */
   clearCache(): void;
+  /** A lookup for one computation over DNS answers (an SPF or DMARC evaluation) that records which answers
+   * it handed out, so that the computation's result can be reused exactly as long as the cache would hand
+   * out the same answers again (derived.ts). */
+  track(): AnswerTracker;
+}
+
+/** See Resolver.track(). */
+export interface AnswerTracker {
+  /** As Resolver.mailauth, recording each answer (or failure) it hands out. */
+  mailauth: (name: string, rrtype: string) => Promise<unknown>;
+  /** Marks the computation as depending on more than the answers (mailauth's SPF %{t} macro reads the
+   * clock): its result is never reused. */
+  taint(): void;
+  /** Whether every answer handed out so far is still cached unchanged: none has expired, none was a
+   * failure or an answer that could not be cached (TTL 0, a negative answer without SOA), the cache was
+   * not cleared since, and taint() was not called. */
+  current(): boolean;
 }
 
 export interface ResolverOptions {
@@ -52,6 +69,15 @@ export interface ResolverOptions {
 }
 
 type Records = unknown[];
+
+/** An answer as the cache holds it, with the time it leaves the cache (ms since epoch; 0 = not cached). */
+interface Answered {
+  value: CachedValue<Records>;
+  expiresAt: number;
+}
+
+/** The record types mailauth asks for (SPF, DKIM, DMARC, ARC, BIMI lookups). */
+const MAILAUTH_TYPES: ReadonlySet<string> = new Set(['A', 'AAAA', 'MX', 'TXT', 'PTR', 'CNAME', 'NS']);
 
 function normaliseName(name: string, rrtype: string): string {
   const lower = name.trim().toLowerCase().replace(/\.$/, '');
@@ -148,7 +174,7 @@ const RCODE_ERRORS: Record<string, DnsErrorCode> = { SERVFAIL: 'SERVFAIL', REFUS
 export function createResolver(options: ResolverOptions): Resolver {
   const now = options.now ?? Date.now;
   const cache = new TtlCache<Records>(options.maxCacheEntries ?? DEFAULT_CACHE_ENTRIES, now);
-  const inflight = new Map<string, Promise<Records>>();
+  const inflight = new Map<string, Promise<Answered>>();
   const log = options.log;
   const servers: Upstream[] = (options.upstream.length > 0 ? options.upstream : new NodeResolver().getServers()).map(parseUpstream);
   if (servers.length === 0) throw new Error('no DNS resolver: set [dns] upstream or configure /etc/resolv.conf');
@@ -178,27 +204,81 @@ export function createResolver(options: ResolverOptions): Resolver {
     return { value: next.value, ttl: Math.min(outcome.ttl, next.ttl) };
   }
 
-  /** Records of `type` for `name` (cached), or throws DnsError (NODATA included). */
-  function lookup(rawName: string, type: RecordType): Promise<Records> {
-    const name = normaliseName(rawName, type);
+  /** The cached or fetched answer for `name` and `type`, with the time it leaves the cache (0: it was not
+   * cached). Throws DnsError only for failures (timeouts, SERVFAIL, a bad name); negative answers are
+   * values. */
+  function answer(name: string, type: RecordType): Promise<Answered> {
     const key = `${type} ${name}`;
-    const cached = cache.get(key);
-    if (cached) {
-      // A copy: callers may sort or shift what they get (smtp-server does), which must not change the cache.
-      if (cached.kind === 'data') return Promise.resolve([...cached.records]);
-      return Promise.reject(new DnsError(cached.code, name, type, 'cached'));
-    }
+    const cached = cache.entry(key);
+    if (cached) return Promise.resolve(cached);
     const pending = inflight.get(key);
-    if (pending) return pending.then((records) => [...records]);
+    if (pending) return pending;
     const promise = resolveUncached(name, type, 0)
-      .then(({ value, ttl }) => {
-        cache.set(key, value, ttl);
-        if (value.kind === 'negative') throw new DnsError(value.code, name, type);
-        return [...value.records];
-      })
+      .then(({ value, ttl }) => ({ value, expiresAt: cache.set(key, value, ttl) }))
       .finally(() => inflight.delete(key));
     inflight.set(key, promise);
     return promise;
+  }
+
+  /** The records of an answer (a copy: callers may sort or shift what they get, which smtp-server does,
+   * and that must not change the cache), or the DnsError of a negative one (NODATA included). */
+  function recordsOf(name: string, type: RecordType, value: CachedValue<Records>, fromCache: boolean): Records {
+    if (value.kind === 'data') return [...value.records];
+    throw new DnsError(value.code, name, type, fromCache ? 'cached' : undefined);
+  }
+
+  /** Records of `type` for `name` (cached), or throws DnsError (NODATA included). */
+  function lookup(rawName: string, type: RecordType): Promise<Records> {
+    const name = normaliseName(rawName, type);
+    const cached = cache.get(`${type} ${name}`);
+    if (cached) {
+      try {
+        return Promise.resolve(recordsOf(name, type, cached, true));
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+    }
+    return answer(name, type).then(({ value }) => recordsOf(name, type, value, false));
+  }
+
+  /** mailauth's shapes and node:dns error codes over a lookup. */
+  async function forMailauth(name: string, rrtype: string, find: (name: string, type: RecordType) => Promise<Records>): Promise<unknown> {
+    const type = rrtype.toUpperCase();
+    if (!MAILAUTH_TYPES.has(type)) {
+      throw Object.assign(new Error(`unsupported DNS type ${rrtype}`), { code: 'ENOTIMP' });
+    }
+    try {
+      return await find(name, type as RecordType);
+    } catch (err) {
+      if (err instanceof DnsError) throw Object.assign(new Error(err.message), { code: err.nodeCode, hostname: name });
+      throw err;
+    }
+  }
+
+  /** Bumped by clearCache(): a tracker that handed out answers before it is no longer current. */
+  let generation = 0;
+
+  function track(): AnswerTracker {
+    const born = generation;
+    let validUntil = Infinity;
+    const tracked = async (rawName: string, type: RecordType): Promise<Records> => {
+      try {
+        const name = normaliseName(rawName, type);
+        const got = await answer(name, type);
+        validUntil = Math.min(validUntil, got.expiresAt);
+        return recordsOf(name, type, got.value, false);
+      } catch (err) {
+        // A failure (a timeout, SERVFAIL) is no answer the cache holds: what came of it is never reused. A
+        // negative answer or a malformed name is permanent, and reusable like any answer.
+        if (!(err instanceof DnsError) || err.temporary) validUntil = 0;
+        throw err;
+      }
+    };
+    return {
+      mailauth: (name, rrtype) => forMailauth(name, rrtype, tracked),
+      taint: () => void (validUntil = 0),
+      current: () => generation === born && now() < validUntil,
+    };
   }
 
   async function orEmpty<T>(name: string, type: RecordType): Promise<T[]> {
@@ -221,18 +301,11 @@ export function createResolver(options: ResolverOptions): Resolver {
     async ptr(ip) {
       return orEmpty<string>(reverseName(ip), 'PTR');
     },
-    async mailauth(name, rrtype) {
-      const type = rrtype.toUpperCase();
-      if (!['A', 'AAAA', 'MX', 'TXT', 'PTR', 'CNAME', 'NS'].includes(type)) {
-        throw Object.assign(new Error(`unsupported DNS type ${rrtype}`), { code: 'ENOTIMP' });
-      }
-      try {
-        return await lookup(name, type as RecordType);
-      } catch (err) {
-        if (err instanceof DnsError) throw Object.assign(new Error(err.message), { code: err.nodeCode, hostname: name });
-        throw err;
-      }
+    mailauth: (name, rrtype) => forMailauth(name, rrtype, lookup),
+    clearCache: () => {
+      cache.clear();
+      generation++;
     },
-    clearCache: () => cache.clear(),
+    track,
   };
 }

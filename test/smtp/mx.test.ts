@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { connect as netConnect } from 'node:net';
 import { createTransport } from 'nodemailer';
 import { SmtpClient } from './client.ts';
 import { HOSTNAME, message, startSmtpHarness, type SmtpHarness } from './harness.ts';
@@ -360,5 +361,44 @@ test('an idle session is closed after idle_timeout_ms with 421', async () => {
     const timeout = await c.reply(); // nothing sent: the server speaks first when the timer fires
     assert.equal(timeout.code, 421);
     c.destroy();
+  });
+});
+
+// smtp-server's own close would hold the half-closed socket for 5 s (HALF_CLOSE_TIMEOUT): the test's timeout is
+// below that, so without the immediate close it fails rather than waits.
+test('after the 221 to QUIT the server closes its socket at once (it does not wait for the client FIN)', { timeout: 4000 }, async () => {
+  await withHarness({}, async (h) => {
+    // allowHalfOpen: the client keeps its side open after the server's FIN, as a slow client would.
+    const socket = netConnect({ host: h.mx.host, port: h.mx.port, allowHalfOpen: true });
+    socket.setEncoding('utf8');
+    let received = '';
+    const ended = new Promise<void>((resolve) => socket.once('end', resolve));
+    const until = (re: RegExp) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (!re.test(received)) return;
+          socket.off('data', onData);
+          resolve();
+        };
+        const onData = (d: string) => {
+          received += d;
+          check();
+        };
+        socket.on('data', onData);
+        check();
+      });
+    await until(/^220 /m);
+    socket.write('QUIT\r\n');
+    await until(/^221 /m);
+    await ended;
+    // A socket the server still holds (half-closed) swallows what the client sends; a closed one answers
+    // with a reset, which one of the client's next writes reports.
+    const writeError = await new Promise<NodeJS.ErrnoException>((resolve) => {
+      const next = () => socket.write('NOOP\r\n', (err) => (err ? resolve(err) : setImmediate(next)));
+      socket.on('error', (err) => resolve(err));
+      next();
+    });
+    socket.destroy();
+    assert.ok(['EPIPE', 'ECONNRESET'].includes(writeError.code ?? ''), String(writeError));
   });
 });
