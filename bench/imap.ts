@@ -7,7 +7,7 @@
 // Timings: APPEND of all messages (one connection, one at a time), SELECT, UID FETCH 1:* (FLAGS),
 // FETCH 1:* (ENVELOPE), UID SEARCH SUBJECT (header substring), UID SEARCH BODY (body word), STORE 1:* +FLAGS.
 // Then --idle N authenticated connections in IDLE and the server's resident memory per connection (the whole
-// process tree: Dovecot forks a process per session, mailstack is one process).
+// process tree: Dovecot forks a process per session, mailstack is one process), as summed RSS and summed PSS.
 // The workload follows ../shared/peers/bench-imap.py (same shape of messages and operations, our own code).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -68,7 +68,11 @@ function makeMessages(n: number): Buffer[] {
   return out;
 }
 
-function rssKb(roots: number[]): number {
+/** Resident memory of the process trees under `roots`, in KiB: summed VmRSS, and summed Pss (smaps_rollup).
+ * RSS counts a page shared by N processes N times: Dovecot's per-session processes share most of theirs
+ * (libc, libdovecot, the binary), so summed RSS overstates what they cost; PSS charges each process
+ * 1/N of a shared page, so the sum over a tree is what the tree really holds. */
+function memoryKb(roots: number[]): { rss: number; pss: number } {
   const parent = new Map<number, number>();
   const rss = new Map<number, number>();
   for (const d of readdirSync('/proc')) {
@@ -87,9 +91,19 @@ function rssKb(roots: number[]): number {
     for (let p = pid, hops = 0; p > 1 && hops < 64; p = parent.get(p) ?? 0, hops++) if (roots.includes(p)) return true;
     return false;
   };
-  let total = 0;
-  for (const [pid, kb] of rss) if (inTree(pid)) total += kb;
-  return total;
+  let totalRss = 0;
+  let totalPss = 0;
+  for (const [pid, kb] of rss) {
+    if (!inTree(pid)) continue;
+    totalRss += kb;
+    try {
+      const m = /^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+      totalPss += m ? Number(m[1]) : 0;
+    } catch {
+      // gone, or smaps_rollup not readable: counted as 0 (the RSS figure still has it)
+    }
+  }
+  return { rss: totalRss, pss: totalPss };
 }
 
 async function connect(t: Target): Promise<RawImapClient> {
@@ -138,7 +152,7 @@ async function workload(t: Target, messages: Buffer[]): Promise<Map<string, numb
   await c.close();
 
   if (IDLE > 0) {
-    const before = rssKb(t.pids());
+    const before = memoryKb(t.pids());
     const idle: RawImapClient[] = [];
     for (let i = 0; i < IDLE; i++) {
       const ic = await connect(t);
@@ -147,10 +161,13 @@ async function workload(t: Target, messages: Buffer[]): Promise<Map<string, numb
       await ic.readResponse(); // "+ idling"
       idle.push(ic);
     }
-    const after = rssKb(t.pids());
-    const perConn = (after - before) / IDLE;
-    results.set(`RSS per IDLE connection (KiB, ${IDLE} conns)`, perConn);
-    console.log(`  ${'RSS per IDLE connection'.padEnd(36)} ${perConn.toFixed(1).padStart(10)} KiB  (${IDLE} connections, ${before} -> ${after} KiB)`);
+    const after = memoryKb(t.pids());
+    const rssPer = (after.rss - before.rss) / IDLE;
+    const pssPer = (after.pss - before.pss) / IDLE;
+    results.set(`RSS per IDLE connection (KiB, ${IDLE} conns)`, rssPer);
+    results.set(`PSS per IDLE connection (KiB, ${IDLE} conns)`, pssPer);
+    console.log(`  ${'RSS per IDLE connection'.padEnd(36)} ${rssPer.toFixed(1).padStart(10)} KiB  (${IDLE} connections, ${before.rss} -> ${after.rss} KiB)`);
+    console.log(`  ${'PSS per IDLE connection'.padEnd(36)} ${pssPer.toFixed(1).padStart(10)} KiB  (${IDLE} connections, ${before.pss} -> ${after.pss} KiB)`);
     for (const ic of idle) {
       ic.write('DONE\r\n');
       await ic.readResponse();
@@ -254,7 +271,7 @@ if (ours && theirs) {
   for (const [label, v] of ours) {
     const d = theirs.get(label);
     if (d === undefined) continue;
-    const unit = label.startsWith('RSS') ? ' KiB' : ' ms';
+    const unit = label.startsWith('RSS') || label.startsWith('PSS') ? ' KiB' : ' ms';
     console.log(`| ${label} | ${v.toFixed(1)}${unit} | ${d.toFixed(1)}${unit} | ${(d / v).toFixed(2)}x |`);
   }
 }
