@@ -34,7 +34,7 @@ export async function runSearch(session: Session, selected: SelectedMailbox, key
   const all: MessageMeta[] | null = needMeta ? (await store.mail.listMessages(mailboxId)).filter((m) => selected.seqOf(m.uid) > 0) : null;
   const metas = new Map((all ?? []).map((m) => [m.uid, m]));
   const inMailbox = (uid: number) => (all ? metas.has(uid) : selected.seqOf(uid) > 0);
-  const everyUid = () => (all ? all.map((m) => m.uid) : selected.uids.slice());
+  const everyUid = () => (all ? all.map((m) => m.uid) : Array.from(selected.uids));
   const sets = new Map<SearchKey, Set<number>>();
   const needSummary = { sentDate: false };
   const headerNodes: Extract<SearchKey, { k: 'header' }>[] = [];
