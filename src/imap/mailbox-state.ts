@@ -61,6 +61,9 @@ export class MailboxState {
   /** Modseq per message, parallel to uids (changed in place). Float64: modseqs are 63-bit in RFC 7162. */
   modseqs: Float64Array;
   count = 0;
+  /** The UID array before the last growth: its whole content is the start of `uids`, so sessions still on it
+   * can move to the new one without comparing. */
+  grownFrom: Uint32Array | null = null;
   flags = new FlagSets();
   /** Highest modseq seen in the list or the feed. */
   highestModseq = 0;
@@ -216,6 +219,7 @@ export class MailboxState {
       flagIds.set(this.flagIds.subarray(0, this.count));
       const modseqs = new Float64Array(capacity);
       modseqs.set(this.modseqs.subarray(0, this.count));
+      this.grownFrom = this.uids;
       this.uids = uids;
       this.flagIds = flagIds;
       this.modseqs = modseqs;
@@ -231,7 +235,9 @@ export class MailboxState {
     let kept = 0;
     for (let i = 0; i < this.count; i++) if (!drop.has(this.uids[i] as number)) kept++;
     if (kept === this.count) return;
-    // New arrays: sessions may still hold the old UID array as their sequence map.
+    // New arrays: sessions may still hold the old UID array as their sequence map. The array before the last
+    // growth is no longer the start of the UIDs.
+    this.grownFrom = null;
     const capacity = kept + Math.max(GROW_MIN, kept >> 3);
     const uids = new Uint32Array(capacity);
     const flagIds = new Uint32Array(capacity);

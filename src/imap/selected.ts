@@ -236,6 +236,13 @@ export class SelectedMailbox {
         this.length++;
         return;
       }
+      // The state outgrew the array this view shares: the new one starts with the same UIDs.
+      const state = this.state;
+      if (!this.owned && this.view === state.grownFrom && n < state.count && state.uids[n] === uid) {
+        this.view = state.uids;
+        this.length++;
+        return;
+      }
       if (!this.owned || n === this.view.length) this.copyView(n + 1 + Math.max(16, n >> 3));
       this.view[n] = uid;
       this.length++;

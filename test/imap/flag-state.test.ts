@@ -150,3 +150,27 @@ test('a deleted and recreated mailbox does not reuse the old state', async (t) =
   b.write('N1 NOOP\r\n');
   assert.match(await b.readLine(), /^\* BYE /);
 });
+
+test('the state outgrows its arrays while sessions are selected: their views follow, expunges included', async (t) => {
+  const h = await startHarness();
+  t.after(() => h.close());
+  const a = await h.client();
+  const b = await h.client();
+  await a.ok('SELECT INBOX');
+  await b.ok('SELECT INBOX');
+  // An empty mailbox starts with room for 64 messages: 150 deliveries grow the arrays twice.
+  for (let i = 1; i <= 150; i++) {
+    await h.deliver(message(`G${i}`));
+    if (i % 50 === 0) await a.ok('NOOP');
+  }
+  assert.ok((await b.ok('NOOP')).untagged.includes('* 150 EXISTS'));
+  assert.deepEqual(await fetchFlags(a), await truth(h));
+  assert.deepEqual(await fetchFlags(b), await truth(h));
+  await a.ok('STORE 10:20 +FLAGS.SILENT (\\Deleted)');
+  await a.ok('EXPUNGE');
+  for (let i = 151; i <= 200; i++) await h.deliver(message(`G${i}`));
+  await a.ok('UID STORE 100:* +FLAGS.SILENT ($Late)');
+  assert.deepEqual(await fetchFlags(b), await truth(h));
+  assert.deepEqual(await fetchFlags(a), await truth(h));
+  assert.equal(sessionBugs.count, 0);
+});
