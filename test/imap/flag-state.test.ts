@@ -174,3 +174,27 @@ test('the state outgrows its arrays while sessions are selected: their views fol
   assert.deepEqual(await fetchFlags(a), await truth(h));
   assert.equal(sessionBugs.count, 0);
 });
+
+test('SEARCH on flags and MODSEQ answers from the state, after changes by another session', async (t) => {
+  const h = await startHarness();
+  t.after(() => h.close());
+  for (let i = 1; i <= 12; i++) await h.deliver(message(`Q${i}`));
+  const a = await h.client();
+  const b = await h.client();
+  await a.ok('SELECT INBOX');
+  const sel = await b.ok('SELECT INBOX (CONDSTORE)');
+  const highest = Number(/HIGHESTMODSEQ (\d+)/.exec(sel.untagged.join('\n'))![1]);
+  await a.ok('UID STORE 2,4,6 +FLAGS (\\Seen $Work)');
+  await a.ok('UID STORE 3 +FLAGS (\\Flagged)');
+  await b.ok('NOOP');
+  const box = await h.store.mail.getMailbox(h.user.id, 'INBOX');
+  const messages = await h.store.mail.listMessages(box!.id);
+  const expect = (f: (m: (typeof messages)[number]) => boolean) => `* SEARCH ${messages.filter(f).map((m) => m.uid).join(' ')}`.trimEnd();
+  assert.deepEqual((await b.ok('UID SEARCH UNSEEN')).untagged, [expect((m) => !m.flags.includes('\\Seen'))]);
+  assert.deepEqual((await b.ok('UID SEARCH KEYWORD $Work')).untagged, [expect((m) => m.flags.includes('$Work'))]);
+  assert.deepEqual((await b.ok('UID SEARCH OR FLAGGED SEEN')).untagged, [expect((m) => m.flags.includes('\\Flagged') || m.flags.includes('\\Seen'))]);
+  const modseq = (await b.ok(`UID SEARCH MODSEQ ${highest + 1}`)).untagged;
+  const changed = messages.filter((m) => m.modseq > highest);
+  assert.deepEqual(modseq, [`* SEARCH ${changed.map((m) => m.uid).join(' ')} (MODSEQ ${Math.max(...changed.map((m) => m.modseq))})`]);
+  assert.equal(sessionBugs.count, 0);
+});
