@@ -156,10 +156,17 @@ const STATE_LINES_PER_WRITE = 1024;
 async function fetchFromState(session: Session, selected: SelectedMailbox, uids: readonly number[], items: readonly FetchItem[], changedSince: number | null): Promise<void> {
   const state = selected.state;
   const kinds = items.map((i) => i.kind);
+  // The usual shapes get a fixed template; any other order of the three items goes item by item.
+  const shape = kinds.join(' ');
   let lines: string[] = [];
+  // `uids` ascends, as does the session's view: one forward walk gives each sequence number.
+  const view = selected.uids;
+  let p = 0;
   for (const uid of uids) {
-    const seq = selected.seqOf(uid);
-    if (seq === 0) continue;
+    while (p < view.length && (view[p] as number) < uid) p++;
+    if (p >= view.length) break;
+    if (view[p] !== uid) continue;
+    const seq = p + 1;
     // Not in the state: expunged by another session and not yet reported here; like the store read this
     // replaces, there is nothing left to answer for it.
     const at = selected.stateIndex(seq);
@@ -167,15 +174,23 @@ async function fetchFromState(session: Session, selected: SelectedMailbox, uids:
     const modseq = state.modseqs[at] as number;
     // RFC 7162 3.1.4.1: CHANGEDSINCE keeps the messages whose modseq is above the given value.
     if (changedSince !== null && modseq <= changedSince) continue;
-    let line = `* ${seq} FETCH (`;
-    for (let k = 0; k < kinds.length; k++) {
-      if (k > 0) line += ' ';
-      const kind = kinds[k];
-      if (kind === 'UID') line += `UID ${uid}`;
-      else if (kind === 'FLAGS') line += `FLAGS ${state.flags.wire[state.flagIds[at] as number]}`;
-      else line += `MODSEQ (${modseq})`;
+    const flags = state.flags.wire[state.flagIds[at] as number] as string;
+    let line: string;
+    if (shape === 'UID FLAGS') line = `* ${seq} FETCH (UID ${uid} FLAGS ${flags})`;
+    else if (shape === 'FLAGS') line = `* ${seq} FETCH (FLAGS ${flags})`;
+    else if (shape === 'UID FLAGS MODSEQ') line = `* ${seq} FETCH (UID ${uid} FLAGS ${flags} MODSEQ (${modseq}))`;
+    else {
+      line = `* ${seq} FETCH (`;
+      for (let k = 0; k < kinds.length; k++) {
+        if (k > 0) line += ' ';
+        const kind = kinds[k];
+        if (kind === 'UID') line += `UID ${uid}`;
+        else if (kind === 'FLAGS') line += `FLAGS ${flags}`;
+        else line += `MODSEQ (${modseq})`;
+      }
+      line += ')';
     }
-    lines.push(line + ')');
+    lines.push(line);
     if (lines.length === STATE_LINES_PER_WRITE) {
       session.send(lines.join('\r\n'));
       lines = [];
