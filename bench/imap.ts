@@ -1,7 +1,7 @@
 // bench:imap: the IMAP workload of issue 4 against mailstack and against a private Dovecot started in the same
 // run, both over STARTTLS on loopback with the same client (this process) and the same generated messages.
 //
-//   npm run bench:imap -- [--messages 50000] [--idle 2000] [--only mailstack|dovecot]
+//   npm run bench:imap -- [--messages 50000] [--idle 2000] [--only mailstack|dovecot] [--repeat 3]
 //   npm run bench:imap -- --mime     (src/mime alone over the SpamAssassin corpus: the per-delivery cost)
 //
 // Timings: APPEND of all messages (one connection, one at a time), SELECT, UID FETCH 1:* (FLAGS),
@@ -27,6 +27,10 @@ function arg(name: string, fallback: string): string {
 const MESSAGES = Number(arg('messages', '50000'));
 const IDLE = Number(arg('idle', '2000'));
 const ONLY = arg('only', '');
+/** Read-only operations (SELECT, FETCH, SEARCH) run this many times and the best time is kept: one sample of a
+ * 50 ms operation on this shared machine moves by 2x with the load. APPEND and STORE change the mailbox and
+ * run once. */
+const REPEAT = Math.max(1, Number(arg('repeat', '3')));
 
 interface Target {
   name: string;
@@ -113,13 +117,17 @@ async function connect(t: Target): Promise<RawImapClient> {
   return c;
 }
 
-async function timed<T>(label: string, results: Map<string, number>, f: () => Promise<T>): Promise<T> {
-  const start = performance.now();
-  const r = await f();
-  const ms = performance.now() - start;
-  results.set(label, ms);
-  console.log(`  ${label.padEnd(36)} ${ms.toFixed(1).padStart(10)} ms`);
-  return r;
+async function timed<T>(label: string, results: Map<string, number>, f: () => Promise<T>, repeat = 1): Promise<T> {
+  let best = Infinity;
+  let r: T;
+  for (let i = 0; i < repeat; i++) {
+    const start = performance.now();
+    r = await f();
+    best = Math.min(best, performance.now() - start);
+  }
+  results.set(label, best);
+  console.log(`  ${label.padEnd(36)} ${best.toFixed(1).padStart(10)} ms${repeat > 1 ? ` (best of ${repeat})` : ''}`);
+  return r!;
 }
 
 function searchCount(r: { untagged: Buffer[] }): number {
@@ -138,11 +146,11 @@ async function workload(t: Target, messages: Buffer[]): Promise<Map<string, numb
   });
   await c.close();
   c = await connect(t);
-  await timed('SELECT', results, () => c.ok('SELECT bench'));
-  await timed('UID FETCH 1:* (FLAGS)', results, () => c.ok('UID FETCH 1:* (FLAGS)'));
-  await timed('FETCH 1:* (ENVELOPE)', results, () => c.ok('FETCH 1:* (ENVELOPE)'));
-  const subj = await timed('UID SEARCH SUBJECT "quarterly report"', results, () => c.ok('UID SEARCH SUBJECT "quarterly report"'));
-  const body = await timed('UID SEARCH BODY needleword', results, () => c.ok('UID SEARCH BODY needleword'));
+  await timed('SELECT', results, () => c.ok('SELECT bench'), REPEAT);
+  await timed('UID FETCH 1:* (FLAGS)', results, () => c.ok('UID FETCH 1:* (FLAGS)'), REPEAT);
+  await timed('FETCH 1:* (ENVELOPE)', results, () => c.ok('FETCH 1:* (ENVELOPE)'), REPEAT);
+  const subj = await timed('UID SEARCH SUBJECT "quarterly report"', results, () => c.ok('UID SEARCH SUBJECT "quarterly report"'), REPEAT);
+  const body = await timed('UID SEARCH BODY needleword', results, () => c.ok('UID SEARCH BODY needleword'), REPEAT);
   await timed('STORE 1:* +FLAGS (\\Seen)', results, () => c.ok('STORE 1:* +FLAGS.SILENT (\\Seen)'));
   const expectSubj = messages.filter((_, i) => i % 100 === 3).length;
   const expectBody = messages.filter((_, i) => i % 1000 === 7).length;

@@ -44,7 +44,8 @@ export class RawImapClient {
         scan = need;
         continue;
       }
-      this.queue.push(Buffer.from(buf.subarray(start, nl)));
+      // A view, not a copy: `buf` is never written after it was received (a new tail is a new Buffer).
+      this.queue.push(buf.subarray(start, nl));
       start = nl + 2;
       scan = start;
     }
@@ -168,11 +169,20 @@ export class RawImapClient {
     }
     send(line + '\r\n');
     for (;;) {
-      const r = await this.readResponse();
-      const s = r.toString('latin1');
-      if (s.startsWith(tag + ' ')) {
-        const [, status = '', text = ''] = /^\S+ (\S+) ?(.*)$/s.exec(s) ?? [];
-        return { status, text, untagged };
+      // Lines already received are taken without an await each; only an empty queue waits for data.
+      while (this.queueHead >= this.queue.length) await this.more();
+      const r = this.queue[this.queueHead++]!;
+      if (this.queueHead > 1024) {
+        this.queue = this.queue.slice(this.queueHead);
+        this.queueHead = 0;
+      }
+      // Untagged lines ("* ...", nearly all of a long answer) are not decoded here.
+      if (r[0] !== 0x2a) {
+        const s = r.toString('latin1');
+        if (s.startsWith(tag + ' ')) {
+          const [, status = '', text = ''] = /^\S+ (\S+) ?(.*)$/s.exec(s) ?? [];
+          return { status, text, untagged };
+        }
       }
       untagged.push(r);
     }
