@@ -8,6 +8,7 @@
 // Implementation notes:
 // - One MailboxState per (store, mailbox), reference-counted by the sessions that selected it; it
 //   subscribes to the feed once, applies each change, then hands it to its sessions in the same order.
+//   Released by its last session, it lingers (lingerMs), still following the feed, before it is freed.
 // - Loading: subscribe first, then read the list; changes that arrive in between are applied after the
 //   list, and recognised when the list already holds them (UID present, modseq not newer, UID gone).
 // - Memory: 16 bytes per message (Uint32 UID, Uint32 flag-set id, Float64 modseq), once per mailbox and
@@ -71,6 +72,7 @@ export class MailboxState {
   /** Sessions holding this state; at 0 it stops following the feed (closed) and leaves the registry. */
   private refs = 0;
   private closed = false;
+  private linger: ReturnType<typeof setTimeout> | null = null;
   private readonly listeners = new Set<Listener>();
   private unsubscribe: (() => void) | null = null;
 
@@ -109,13 +111,36 @@ export class MailboxState {
         continue;
       }
       state.refs++;
+      if (state.linger) {
+        clearTimeout(state.linger);
+        state.linger = null;
+      }
       return state;
     }
   }
 
-  /** Drops one reference; the last one unsubscribes and frees the state. */
+  /** How long a state no session holds stays loaded (still following the feed): a client that SELECTs the
+   * mailbox again, or another folder and back, or reconnects, finds it ready instead of re-reading every
+   * message. Bounded memory: only mailboxes released within this window are kept. */
+  static lingerMs = 30_000;
+
+  /** Drops one reference; the last one unsubscribes and frees the state (after lingerMs). */
   static release(store: Store, state: MailboxState): void {
     if (--state.refs > 0 || state.closed) return;
+    if (MailboxState.lingerMs > 0) {
+      if (state.linger) clearTimeout(state.linger);
+      state.linger = setTimeout(() => {
+        state.linger = null;
+        if (state.refs === 0) MailboxState.close(store, state);
+      }, MailboxState.lingerMs);
+      state.linger.unref();
+      return;
+    }
+    MailboxState.close(store, state);
+  }
+
+  private static close(store: Store, state: MailboxState): void {
+    if (state.closed) return;
     state.closed = true;
     state.unsubscribe?.();
     state.unsubscribe = null;

@@ -97,6 +97,11 @@ test('FETCH FLAGS from the shared mailbox state', async (t) => {
   });
 
   await t.test('the state is released with its last session and reloaded fresh afterwards', async () => {
+    const linger = MailboxState.lingerMs;
+    MailboxState.lingerMs = 0;
+    t.after(() => {
+      MailboxState.lingerMs = linger;
+    });
     await a.ok('LOGOUT').catch(() => undefined);
     await b.ok('UNSELECT');
     assert.equal(MailboxState.liveCount(h.store), 0);
@@ -196,5 +201,31 @@ test('SEARCH on flags and MODSEQ answers from the state, after changes by anothe
   const modseq = (await b.ok(`UID SEARCH MODSEQ ${highest + 1}`)).untagged;
   const changed = messages.filter((m) => m.modseq > highest);
   assert.deepEqual(modseq, [`* SEARCH ${changed.map((m) => m.uid).join(' ')} (MODSEQ ${Math.max(...changed.map((m) => m.modseq))})`]);
+  assert.equal(sessionBugs.count, 0);
+});
+
+test('a released state lingers, follows the feed meanwhile, and serves the next SELECT without a store read', async (t) => {
+  const h = await startHarness();
+  t.after(() => h.close());
+  for (let i = 1; i <= 5; i++) await h.deliver(message(`L${i}`));
+  const box = await h.store.mail.getMailbox(h.user.id, 'INBOX');
+  let lists = 0;
+  const list = h.store.mail.listMessages.bind(h.store.mail);
+  h.store.mail.listMessages = (id: number) => {
+    if (id === box!.id) lists++;
+    return list(id);
+  };
+  const c = await h.client();
+  await c.ok('SELECT INBOX');
+  assert.equal(lists, 1);
+  await c.ok('SELECT Drafts');
+  // While nobody has INBOX selected: a flag change, an expunge and a delivery.
+  await h.store.mail.updateFlags(box!.id, [2], 'add', ['\\Flagged']);
+  await h.store.mail.expunge(box!.id, [3]);
+  await h.deliver(message('L6'));
+  await c.ok('SELECT INBOX');
+  assert.equal(lists, 1, 'the lingering state was reused');
+  h.store.mail.listMessages = list;
+  assert.deepEqual(await fetchFlags(c), await truth(h));
   assert.equal(sessionBugs.count, 0);
 });
