@@ -1,13 +1,13 @@
 // bench:imap: the IMAP workload of issue 4 against mailstack and against a private Dovecot started in the same
 // run, both over STARTTLS on loopback with the same client (this process) and the same generated messages.
 //
-//   npm run bench:imap -- [--messages 50000] [--idle 2000] [--only mailstack|dovecot]
+//   npm run bench:imap -- [--messages 50000] [--idle 2000] [--only mailstack|dovecot] [--repeat 3]
 //   npm run bench:imap -- --mime     (src/mime alone over the SpamAssassin corpus: the per-delivery cost)
 //
 // Timings: APPEND of all messages (one connection, one at a time), SELECT, UID FETCH 1:* (FLAGS),
 // FETCH 1:* (ENVELOPE), UID SEARCH SUBJECT (header substring), UID SEARCH BODY (body word), STORE 1:* +FLAGS.
 // Then --idle N authenticated connections in IDLE and the server's resident memory per connection (the whole
-// process tree: Dovecot forks a process per session, mailstack is one process).
+// process tree: Dovecot forks a process per session, mailstack is one process), as summed RSS and summed PSS.
 // The workload follows ../shared/peers/bench-imap.py (same shape of messages and operations, our own code).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -27,6 +27,10 @@ function arg(name: string, fallback: string): string {
 const MESSAGES = Number(arg('messages', '50000'));
 const IDLE = Number(arg('idle', '2000'));
 const ONLY = arg('only', '');
+/** Read-only operations (SELECT, FETCH, SEARCH) run this many times and the best time is kept: one sample of a
+ * 50 ms operation on this shared machine moves by 2x with the load. APPEND and STORE change the mailbox and
+ * run once. */
+const REPEAT = Math.max(1, Number(arg('repeat', '3')));
 
 interface Target {
   name: string;
@@ -68,7 +72,11 @@ function makeMessages(n: number): Buffer[] {
   return out;
 }
 
-function rssKb(roots: number[]): number {
+/** Resident memory of the process trees under `roots`, in KiB: summed VmRSS, and summed Pss (smaps_rollup).
+ * RSS counts a page shared by N processes N times: Dovecot's per-session processes share most of theirs
+ * (libc, libdovecot, the binary), so summed RSS overstates what they cost; PSS charges each process
+ * 1/N of a shared page, so the sum over a tree is what the tree really holds. */
+function memoryKb(roots: number[]): { rss: number; pss: number } {
   const parent = new Map<number, number>();
   const rss = new Map<number, number>();
   for (const d of readdirSync('/proc')) {
@@ -87,9 +95,19 @@ function rssKb(roots: number[]): number {
     for (let p = pid, hops = 0; p > 1 && hops < 64; p = parent.get(p) ?? 0, hops++) if (roots.includes(p)) return true;
     return false;
   };
-  let total = 0;
-  for (const [pid, kb] of rss) if (inTree(pid)) total += kb;
-  return total;
+  let totalRss = 0;
+  let totalPss = 0;
+  for (const [pid, kb] of rss) {
+    if (!inTree(pid)) continue;
+    totalRss += kb;
+    try {
+      const m = /^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+      totalPss += m ? Number(m[1]) : 0;
+    } catch {
+      // gone, or smaps_rollup not readable: counted as 0 (the RSS figure still has it)
+    }
+  }
+  return { rss: totalRss, pss: totalPss };
 }
 
 async function connect(t: Target): Promise<RawImapClient> {
@@ -99,13 +117,17 @@ async function connect(t: Target): Promise<RawImapClient> {
   return c;
 }
 
-async function timed<T>(label: string, results: Map<string, number>, f: () => Promise<T>): Promise<T> {
-  const start = performance.now();
-  const r = await f();
-  const ms = performance.now() - start;
-  results.set(label, ms);
-  console.log(`  ${label.padEnd(36)} ${ms.toFixed(1).padStart(10)} ms`);
-  return r;
+async function timed<T>(label: string, results: Map<string, number>, f: () => Promise<T>, repeat = 1): Promise<T> {
+  let best = Infinity;
+  let r: T;
+  for (let i = 0; i < repeat; i++) {
+    const start = performance.now();
+    r = await f();
+    best = Math.min(best, performance.now() - start);
+  }
+  results.set(label, best);
+  console.log(`  ${label.padEnd(36)} ${best.toFixed(1).padStart(10)} ms${repeat > 1 ? ` (best of ${repeat})` : ''}`);
+  return r!;
 }
 
 function searchCount(r: { untagged: Buffer[] }): number {
@@ -124,11 +146,11 @@ async function workload(t: Target, messages: Buffer[]): Promise<Map<string, numb
   });
   await c.close();
   c = await connect(t);
-  await timed('SELECT', results, () => c.ok('SELECT bench'));
-  await timed('UID FETCH 1:* (FLAGS)', results, () => c.ok('UID FETCH 1:* (FLAGS)'));
-  await timed('FETCH 1:* (ENVELOPE)', results, () => c.ok('FETCH 1:* (ENVELOPE)'));
-  const subj = await timed('UID SEARCH SUBJECT "quarterly report"', results, () => c.ok('UID SEARCH SUBJECT "quarterly report"'));
-  const body = await timed('UID SEARCH BODY needleword', results, () => c.ok('UID SEARCH BODY needleword'));
+  await timed('SELECT', results, () => c.ok('SELECT bench'), REPEAT);
+  await timed('UID FETCH 1:* (FLAGS)', results, () => c.ok('UID FETCH 1:* (FLAGS)'), REPEAT);
+  await timed('FETCH 1:* (ENVELOPE)', results, () => c.ok('FETCH 1:* (ENVELOPE)'), REPEAT);
+  const subj = await timed('UID SEARCH SUBJECT "quarterly report"', results, () => c.ok('UID SEARCH SUBJECT "quarterly report"'), REPEAT);
+  const body = await timed('UID SEARCH BODY needleword', results, () => c.ok('UID SEARCH BODY needleword'), REPEAT);
   await timed('STORE 1:* +FLAGS (\\Seen)', results, () => c.ok('STORE 1:* +FLAGS.SILENT (\\Seen)'));
   const expectSubj = messages.filter((_, i) => i % 100 === 3).length;
   const expectBody = messages.filter((_, i) => i % 1000 === 7).length;
@@ -138,7 +160,7 @@ async function workload(t: Target, messages: Buffer[]): Promise<Map<string, numb
   await c.close();
 
   if (IDLE > 0) {
-    const before = rssKb(t.pids());
+    const before = memoryKb(t.pids());
     const idle: RawImapClient[] = [];
     for (let i = 0; i < IDLE; i++) {
       const ic = await connect(t);
@@ -147,10 +169,13 @@ async function workload(t: Target, messages: Buffer[]): Promise<Map<string, numb
       await ic.readResponse(); // "+ idling"
       idle.push(ic);
     }
-    const after = rssKb(t.pids());
-    const perConn = (after - before) / IDLE;
-    results.set(`RSS per IDLE connection (KiB, ${IDLE} conns)`, perConn);
-    console.log(`  ${'RSS per IDLE connection'.padEnd(36)} ${perConn.toFixed(1).padStart(10)} KiB  (${IDLE} connections, ${before} -> ${after} KiB)`);
+    const after = memoryKb(t.pids());
+    const rssPer = (after.rss - before.rss) / IDLE;
+    const pssPer = (after.pss - before.pss) / IDLE;
+    results.set(`RSS per IDLE connection (KiB, ${IDLE} conns)`, rssPer);
+    results.set(`PSS per IDLE connection (KiB, ${IDLE} conns)`, pssPer);
+    console.log(`  ${'RSS per IDLE connection'.padEnd(36)} ${rssPer.toFixed(1).padStart(10)} KiB  (${IDLE} connections, ${before.rss} -> ${after.rss} KiB)`);
+    console.log(`  ${'PSS per IDLE connection'.padEnd(36)} ${pssPer.toFixed(1).padStart(10)} KiB  (${IDLE} connections, ${before.pss} -> ${after.pss} KiB)`);
     for (const ic of idle) {
       ic.write('DONE\r\n');
       await ic.readResponse();
@@ -254,7 +279,7 @@ if (ours && theirs) {
   for (const [label, v] of ours) {
     const d = theirs.get(label);
     if (d === undefined) continue;
-    const unit = label.startsWith('RSS') ? ' KiB' : ' ms';
+    const unit = label.startsWith('RSS') || label.startsWith('PSS') ? ' KiB' : ' ms';
     console.log(`| ${label} | ${v.toFixed(1)}${unit} | ${d.toFixed(1)}${unit} | ${(d / v).toFixed(2)}x |`);
   }
 }

@@ -1,4 +1,5 @@
-// SEARCH evaluation over the selected mailbox: flags, sizes, dates and UIDs from the message list;
+// SEARCH evaluation over the selected mailbox: flags and modseqs from the shared mailbox state, sizes and
+// dates from the message list;
 // header keys from the summaries the store keeps (prefiltered by the store's text index); BODY/TEXT by
 // store.mail.searchText. Returns UIDs in ascending order.
 import { decodeHeaderValue } from '../mime/index.ts';
@@ -30,11 +31,19 @@ export async function runSearch(session: Session, selected: SelectedMailbox, key
   collect(key, (node) => {
     if (node.k === 'flag' || node.k === 'internaldate' || node.k === 'sentdate' || node.k === 'size' || node.k === 'modseq') needMeta = true;
   });
+  // Flags and modseqs are in the shared mailbox state (mailbox-state.ts): keys on those alone (UNSEEN,
+  // FLAGGED, MODSEQ, the ones clients send all the time) need no store read.
+  let fromState = true;
+  collect(key, (node) => {
+    if (node.k === 'internaldate' || node.k === 'sentdate' || node.k === 'size') fromState = false;
+  });
   // Without such keys no per-message object is built: the walk below reuses one scratch record.
-  const all: MessageMeta[] | null = needMeta ? (await store.mail.listMessages(mailboxId)).filter((m) => selected.seqOf(m.uid) > 0) : null;
+  let all: MessageMeta[] | null = null;
+  if (needMeta && fromState) all = metasFromState(selected);
+  else if (needMeta) all = (await store.mail.listMessages(mailboxId)).filter((m) => selected.seqOf(m.uid) > 0);
   const metas = new Map((all ?? []).map((m) => [m.uid, m]));
   const inMailbox = (uid: number) => (all ? metas.has(uid) : selected.seqOf(uid) > 0);
-  const everyUid = () => (all ? all.map((m) => m.uid) : selected.uids.slice());
+  const everyUid = () => (all ? all.map((m) => m.uid) : Array.from(selected.uids));
   const sets = new Map<SearchKey, Set<number>>();
   const needSummary = { sentDate: false };
   const headerNodes: Extract<SearchKey, { k: 'header' }>[] = [];
@@ -141,6 +150,21 @@ export async function runSearch(session: Session, selected: SelectedMailbox, key
     }
   }
   return { uids, metas };
+}
+
+/** UID, flags and modseq of every message of the session's view that the state still holds (one expunged
+ * elsewhere and not yet reported has no data left, as with the store's list). Dates and sizes are not there:
+ * callers use this only for keys that do not read them. */
+function metasFromState(selected: SelectedMailbox): MessageMeta[] {
+  const state = selected.state;
+  const out: MessageMeta[] = [];
+  for (let seq = 1; seq <= selected.exists; seq++) {
+    const at = selected.stateIndex(seq);
+    if (at < 0) continue;
+    const flags = state.flags.lists[state.flagIds[at] as number] as string[];
+    out.push({ uid: state.uids[at] as number, modseq: state.modseqs[at] as number, flags, internalDate: 0, size: 0, bodyId: 0 });
+  }
+  return out;
 }
 
 function collect(key: SearchKey, visit: (k: SearchKey) => void): void {

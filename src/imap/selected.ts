@@ -2,13 +2,21 @@
 // (and deliveries) made that this client has not been told about yet.
 //
 // Implementation notes:
-// - Changes arrive from store.changes at any time; they are queued and only reported at the points
+// - The mailbox's current messages, flags and modseqs live in a MailboxState shared by every session that
+//   selected the mailbox (mailbox-state.ts). This class holds what is the session's own: the sequence map as
+//   the client knows it, the changes not yet reported, and the modseqs the session caused itself.
+// - Changes arrive from the state at any time; they are queued and only reported at the points
 //   RFC 9051 7.4.1 / 5.5 allow (flush). Expunges are withheld during FETCH/STORE/SEARCH/COPY by sequence
 //   number so that the client's sequence numbers stay valid for the command it is running.
+// - The sequence map is (array, length). While it equals the state's, it is the state's own UID array
+//   (never changed below its count in place), so an idle session costs no per-message memory. It becomes a
+//   private copy when it must differ (an expunge not yet reported), and goes back to the shared one once
+//   every queued change has been reported.
 // - The session's own changes are applied directly (own EXPUNGE, own APPEND); the same change arriving
-//   later from the feed is recognised and dropped (UID already gone / already known / modseq not newer).
-import type { Mailbox, MailboxChange, MessageMeta } from '../store/types.ts';
+//   later from the feed is recognised and dropped (UID already gone / already known / own modseq).
+import type { Mailbox, MailboxChange } from '../store/types.ts';
 import type { Chunk } from './encoder.ts';
+import type { MailboxState } from './mailbox-state.ts';
 import { formatSet } from './parser/sequence.ts';
 
 export interface FlushOptions {
@@ -21,13 +29,21 @@ export interface FlushOptions {
   flagList: (flags: readonly string[]) => string;
 }
 
+/** Unsolicited FETCH lines joined into one response chunk: a bulk flag change of another session is then a
+ * few large writes, not one per message. */
+const LINES_PER_CHUNK = 1024;
+
 export class SelectedMailbox {
-  /** Ascending UIDs; the sequence number of uids[i] is i + 1. */
-  uids: number[];
-  /** Highest modseq this session knows per UID: drops stale or self-caused flag changes. */
-  private readonly modseqs = new Map<number, number>();
+  /** The sequence map: seq n is view[n - 1], for n in 1..length. */
+  private view: Uint32Array;
+  private length: number;
+  /** The view is this session's own copy (may be written), not the shared state's array. */
+  private owned = false;
+  /** Modseqs of changes this session made itself (own STORE, FETCH setting \Seen): their feed copies
+   * are not reported back. Emptied at each flush, which sees every change made before it. */
+  private readonly ownModseqs = new Set<number>();
   private pending: MailboxChange[] = [];
-  private unsubscribe: (() => void) | null = null;
+  private unlisten: (() => void) | null = null;
   private waiter: (() => void) | null = null;
   /** Set when the mailbox was deleted by someone else. */
   deleted = false;
@@ -37,35 +53,29 @@ export class SelectedMailbox {
   constructor(
     readonly mailbox: Mailbox,
     readonly readOnly: boolean,
-    messages: readonly MessageMeta[],
+    readonly state: MailboxState,
+    /** Called once at close (releases the shared state). */
+    private readonly onClose: () => void = () => {},
   ) {
-    this.uids = messages.map((m) => m.uid);
-    for (const m of messages) this.modseqs.set(m.uid, m.modseq);
-    this.reportedExists = this.uids.length;
+    this.view = state.uids;
+    this.length = state.count;
+    this.reportedExists = this.length;
+    this.deleted = state.deleted;
+    this.unlisten = state.listen((change) => this.onChange(change));
   }
 
-  /** Buffers feed changes; call before reading the message list so that nothing falls in between. */
-  static subscribeFirst(subscribe: (listener: (c: MailboxChange) => void) => () => void): { buffer: MailboxChange[]; unsubscribe: () => void; attach: (s: SelectedMailbox) => void } {
-    const buffer: MailboxChange[] = [];
-    let target: SelectedMailbox | null = null;
-    const unsubscribe = subscribe((change) => {
-      if (target) target.onChange(change);
-      else buffer.push(change);
-    });
-    return {
-      buffer,
-      unsubscribe,
-      attach: (s) => {
-        target = s;
-        s.unsubscribe = unsubscribe;
-        for (const c of buffer) s.onChange(c);
-        buffer.length = 0;
-      },
-    };
+  /** Ascending UIDs; the sequence number of uids[i] is i + 1. A view: do not keep it across commands. */
+  get uids(): Uint32Array {
+    return this.view.subarray(0, this.length);
   }
 
   get exists(): number {
-    return this.uids.length;
+    return this.length;
+  }
+
+  /** Highest modseq known for the mailbox (SELECT's HIGHESTMODSEQ). */
+  get highestModseq(): number {
+    return this.state.highestModseq;
   }
 
   private onChange(change: MailboxChange): void {
@@ -89,8 +99,11 @@ export class SelectedMailbox {
   }
 
   close(): void {
-    this.unsubscribe?.();
-    this.unsubscribe = null;
+    if (this.unlisten) {
+      this.unlisten();
+      this.unlisten = null;
+      this.onClose();
+    }
     const w = this.waiter;
     this.waiter = null;
     w?.();
@@ -98,10 +111,11 @@ export class SelectedMailbox {
 
   seqOf(uid: number): number {
     let lo = 0;
-    let hi = this.uids.length;
+    let hi = this.length;
+    const view = this.view;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      const u = this.uids[mid] as number;
+      const u = view[mid] as number;
       if (u === uid) return mid + 1;
       if (u < uid) lo = mid + 1;
       else hi = mid;
@@ -110,30 +124,33 @@ export class SelectedMailbox {
   }
 
   uidAt(seq: number): number | undefined {
-    return this.uids[seq - 1];
+    return seq >= 1 && seq <= this.length ? this.view[seq - 1] : undefined;
   }
 
   /** Sequence numbers 1..n (for resolving sequence sets). */
   sequenceNumbers(): number[] {
-    return this.uids.map((_, i) => i + 1);
+    const out = new Array<number>(this.length);
+    for (let i = 0; i < this.length; i++) out[i] = i + 1;
+    return out;
   }
 
-  knownModseq(uid: number): number {
-    return this.modseqs.get(uid) ?? 0;
+  /** Where the message with sequence number `seq` is in the shared state, or -1 when it is gone there
+   * (expunged by another session, not yet reported to this one). */
+  stateIndex(seq: number): number {
+    const i = seq - 1;
+    // Same array: the same UID at the same index (the state never rewrites an array below its count).
+    if (this.view === this.state.uids && i < this.state.count) return i;
+    return this.state.indexOf(this.view[i] as number, i);
   }
 
-  /** Records a modseq the session itself caused (own STORE), so the feed's copy is not reported again. */
-  noteModseq(uid: number, modseq: number): void {
-    if (this.seqOf(uid) > 0 && modseq > (this.modseqs.get(uid) ?? 0)) this.modseqs.set(uid, modseq);
+  /** Records a change the session made itself (own STORE, \Seen set by FETCH), by its modseq. */
+  noteOwnChange(modseq: number): void {
+    if (modseq > 0) this.ownModseqs.add(modseq);
   }
 
   /** Own APPEND/COPY/MOVE into this mailbox: add the UID now so EXISTS is exact at the tagged OK. */
-  noteExists(uid: number, modseq: number): void {
-    const last = this.uids[this.uids.length - 1] ?? 0;
-    if (uid > last) {
-      this.uids.push(uid);
-      this.modseqs.set(uid, modseq);
-    }
+  noteExists(uid: number): void {
+    this.insertUid(uid);
   }
 
   /** Own EXPUNGE/MOVE: removes the UIDs and returns the responses for them. */
@@ -153,7 +170,7 @@ export class SelectedMailbox {
     for (const change of changes) {
       switch (change.kind) {
         case 'exists':
-          this.noteExists(change.uid, change.modseq);
+          this.insertUid(change.uid);
           break;
         case 'expunge':
           if (!options.allowExpunge) {
@@ -163,31 +180,99 @@ export class SelectedMailbox {
           this.reportExists(out);
           this.removeUids(change.uids, options, out);
           break;
-        case 'flags': {
-          const seq = this.seqOf(change.uid);
-          if (seq === 0 || change.modseq <= (this.modseqs.get(change.uid) ?? 0)) break;
-          this.modseqs.set(change.uid, change.modseq);
-          // A new message's flags are reported with it (a FETCH before its EXISTS would be a bad number).
-          if (seq > this.reportedExists) break;
-          const modseq = options.condstore ? ` MODSEQ (${change.modseq})` : '';
-          out.push([`* ${seq} FETCH (UID ${change.uid} FLAGS ${options.flagList(change.flags)}${modseq})`]);
+        case 'flags':
+          if (this.ownModseqs.has(change.modseq)) break;
+          this.reportFlags(change.uids, change.flags, change.modseq, options, out);
           break;
-        }
         case 'deleted':
           this.deleted = true;
           break;
       }
     }
+    this.ownModseqs.clear();
     this.pending = keep.concat(this.pending);
     this.reportExists(out);
+    if (this.pending.length === 0) this.rejoin();
     return out;
   }
 
+  /** Another session's flag change: one FETCH per message the client knows, in sequence order. */
+  private reportFlags(uids: readonly number[], flags: readonly string[], modseq: number, options: FlushOptions, out: Chunk[][]): void {
+    const list = options.flagList(flags);
+    const tail = options.condstore ? ` MODSEQ (${modseq}))` : ')';
+    let lines: string[] = [];
+    let p = 0;
+    for (const uid of uids) {
+      // Both ascend: walk the view forward instead of searching it per UID.
+      while (p < this.length && (this.view[p] as number) < uid) p++;
+      if (p >= this.length) break;
+      if (this.view[p] !== uid) continue;
+      // A new message's flags are reported with it (a FETCH before its EXISTS would be a bad number).
+      if (p + 1 > this.reportedExists) break;
+      lines.push(`* ${p + 1} FETCH (UID ${uid} FLAGS ${list}${tail}`);
+      if (lines.length === LINES_PER_CHUNK) {
+        out.push([lines.join('\r\n')]);
+        lines = [];
+      }
+    }
+    if (lines.length > 0) out.push([lines.join('\r\n')]);
+  }
+
+  /** Back to the shared UID array once this session's view equals the state's again. */
+  private rejoin(): void {
+    const state = this.state;
+    if (this.view === state.uids || this.length !== state.count) return;
+    for (let i = 0; i < this.length; i++) if (this.view[i] !== state.uids[i]) return;
+    this.view = state.uids;
+    this.owned = false;
+  }
+
+  private insertUid(uid: number): void {
+    const n = this.length;
+    const last = n > 0 ? (this.view[n - 1] as number) : 0;
+    if (uid > last) {
+      // The slot past the end already holds this UID (the shared array, where the state wrote it): extend.
+      if (n < this.view.length && this.view[n] === uid) {
+        this.length++;
+        return;
+      }
+      // The state outgrew the array this view shares: the new one starts with the same UIDs.
+      const state = this.state;
+      if (!this.owned && this.view === state.grownFrom && n < state.count && state.uids[n] === uid) {
+        this.view = state.uids;
+        this.length++;
+        return;
+      }
+      if (!this.owned || n === this.view.length) this.copyView(n + 1 + Math.max(16, n >> 3));
+      this.view[n] = uid;
+      this.length++;
+      return;
+    }
+    // Below the last: only when an own APPEND got ahead of another delivery's queued EXISTS.
+    if (this.seqOf(uid) > 0) return;
+    let at = n;
+    while (at > 0 && (this.view[at - 1] as number) > uid) at--;
+    const next = new Uint32Array(n + 1 + Math.max(16, n >> 3));
+    next.set(this.view.subarray(0, at));
+    next[at] = uid;
+    next.set(this.view.subarray(at, n), at + 1);
+    this.view = next;
+    this.owned = true;
+    this.length++;
+  }
+
+  private copyView(capacity: number): void {
+    const next = new Uint32Array(capacity);
+    next.set(this.view.subarray(0, this.length));
+    this.view = next;
+    this.owned = true;
+  }
+
   private reportExists(out: Chunk[][]): void {
-    if (this.uids.length !== this.reportedExists) {
+    if (this.length !== this.reportedExists) {
       // Only growth is reported as EXISTS; shrinking is reported by the EXPUNGE responses themselves.
-      if (this.uids.length > this.reportedExists) out.push([`* ${this.uids.length} EXISTS`]);
-      this.reportedExists = this.uids.length;
+      if (this.length > this.reportedExists) out.push([`* ${this.length} EXISTS`]);
+      this.reportedExists = this.length;
     }
   }
 
@@ -195,19 +280,24 @@ export class SelectedMailbox {
     const remove = new Set(uids);
     const goneSeqs: number[] = [];
     const gone: number[] = [];
-    const kept: number[] = [];
-    this.uids.forEach((uid, i) => {
+    for (let i = 0; i < this.length; i++) {
+      const uid = this.view[i] as number;
       if (remove.has(uid)) {
         goneSeqs.push(i + 1);
         gone.push(uid);
-        this.modseqs.delete(uid);
-      } else {
-        kept.push(uid);
       }
-    });
+    }
     if (gone.length === 0) return;
-    this.uids = kept;
-    this.reportedExists = kept.length;
+    const kept = new Uint32Array(this.length - gone.length + 16);
+    let j = 0;
+    for (let i = 0; i < this.length; i++) {
+      const uid = this.view[i] as number;
+      if (!remove.has(uid)) kept[j++] = uid;
+    }
+    this.view = kept;
+    this.owned = true;
+    this.length = j;
+    this.reportedExists = j;
     if (options.vanished) {
       out.push([`* VANISHED ${formatSet(gone)}`]);
     } else {

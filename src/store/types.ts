@@ -120,8 +120,11 @@ export interface MessageWithSummary extends MessageMeta {
 export type FlagOperation = 'add' | 'remove' | 'set';
 
 export interface FlagUpdateResult {
-  /** Messages whose flags changed (or, with `reportUnchanged`, all matched), with their new modseq. */
-  updated: { uid: number; flags: string[]; modseq: number }[];
+  /** Messages whose flags changed, grouped by their new flag set (UIDs ascending within a group). A STORE on
+   * a whole mailbox is then a few groups, not one object per message. */
+  updated: { uids: number[]; flags: string[] }[];
+  /** The modseq every changed message now carries (one per operation); 0 when nothing changed. */
+  modseq: number;
   /** RFC 7162 3.1.3: UIDs not changed because their modseq was above UNCHANGEDSINCE. */
   modifiedSince: number[];
 }
@@ -228,9 +231,12 @@ export interface MailStore {
 // ---------------------------------------------------------------- change feed
 
 export type MailboxChange =
-  | { kind: 'exists'; mailboxId: number; uid: number; modseq: number }
+  /** A new message and the flags it was stored with. */
+  | { kind: 'exists'; mailboxId: number; uid: number; modseq: number; flags: string[] }
   | { kind: 'expunge'; mailboxId: number; uids: number[]; modseq: number }
-  | { kind: 'flags'; mailboxId: number; uid: number; flags: string[]; modseq: number }
+  /** Every message in `uids` (ascending) now has exactly `flags`: one change per distinct new flag set of an
+   * operation, so a bulk STORE crosses from the writer thread as a few UID lists. */
+  | { kind: 'flags'; mailboxId: number; uids: number[]; flags: string[]; modseq: number }
   | { kind: 'deleted'; mailboxId: number };
 
 export interface ChangeFeed {

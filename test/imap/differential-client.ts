@@ -26,25 +26,31 @@ export class RawImapClient {
   private scanFrom = 0;
 
   private readonly onData = (chunk: Buffer): void => {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    const buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    // Lines are cut at offsets into `buf`; the unread tail is sliced off once per chunk, not once per line.
+    let start = 0;
+    let scan = this.scanFrom;
     for (;;) {
-      const nl = this.buf.indexOf('\r\n', this.scanFrom);
+      const nl = buf.indexOf('\r\n', scan);
       if (nl < 0) break;
-      const m = /\{(\d+)\+?\}$/.exec(this.buf.toString('latin1', Math.max(0, nl - 24), nl));
+      // Only a line ending in '}' can announce a literal: the others (nearly all) skip the decode and regex.
+      const m = nl > start && buf[nl - 1] === 0x7d ? /\{(\d+)\+?\}$/.exec(buf.toString('latin1', Math.max(start, nl - 24), nl)) : null;
       if (m) {
         const need = nl + 2 + Number(m[1]);
-        if (this.buf.length < need) {
-          // Wait for the rest of the literal; the next chunk re-checks from this line end.
-          this.scanFrom = nl;
+        if (buf.length < need) {
+          scan = nl;
           break;
         }
-        this.scanFrom = need;
+        scan = need;
         continue;
       }
-      this.queue.push(Buffer.from(this.buf.subarray(0, nl)));
-      this.buf = this.buf.subarray(nl + 2);
-      this.scanFrom = 0;
+      // A view, not a copy: `buf` is never written after it was received (a new tail is a new Buffer).
+      this.queue.push(buf.subarray(start, nl));
+      start = nl + 2;
+      scan = start;
     }
+    this.buf = start === 0 ? buf : buf.subarray(start);
+    this.scanFrom = scan - start;
     this.wake();
   };
 
@@ -163,11 +169,20 @@ export class RawImapClient {
     }
     send(line + '\r\n');
     for (;;) {
-      const r = await this.readResponse();
-      const s = r.toString('latin1');
-      if (s.startsWith(tag + ' ')) {
-        const [, status = '', text = ''] = /^\S+ (\S+) ?(.*)$/s.exec(s) ?? [];
-        return { status, text, untagged };
+      // Lines already received are taken without an await each; only an empty queue waits for data.
+      while (this.queueHead >= this.queue.length) await this.more();
+      const r = this.queue[this.queueHead++]!;
+      if (this.queueHead > 1024) {
+        this.queue = this.queue.slice(this.queueHead);
+        this.queueHead = 0;
+      }
+      // Untagged lines ("* ...", nearly all of a long answer) are not decoded here.
+      if (r[0] !== 0x2a) {
+        const s = r.toString('latin1');
+        if (s.startsWith(tag + ' ')) {
+          const [, status = '', text = ''] = /^\S+ (\S+) ?(.*)$/s.exec(s) ?? [];
+          return { status, text, untagged };
+        }
       }
       untagged.push(r);
     }

@@ -210,12 +210,15 @@ export function runStoreConformance(name: string, makeStore: MakeStore): void {
         for (let i = 0; i < 3; i++) await store.mail.append(inbox, { raw: message(`m${i}`) });
         const start = (await store.mail.getMailboxById(inbox))!.highestModSeq;
         const added = await store.mail.updateFlags(inbox, [1, 2], 'add', ['\\Seen', 'Label']);
-        assert.deepEqual(added.updated.map((u) => u.uid), [1, 2]);
-        assert.ok(added.updated.every((u) => u.modseq > start && u.flags.includes('\\Seen') && u.flags.includes('Label')));
+        // One group: both messages went from no flags to the same set, at one new modseq.
+        assert.equal(added.updated.length, 1);
+        assert.deepEqual(added.updated[0]?.uids, [1, 2]);
+        assert.ok(added.modseq > start && added.updated[0]!.flags.includes('\\Seen') && added.updated[0]!.flags.includes('Label'));
         const afterAdd = (await store.mail.getMailboxById(inbox))!.highestModSeq;
         assert.ok(afterAdd > start);
         const again = await store.mail.updateFlags(inbox, [1], 'add', ['\\seen']);
         assert.deepEqual(again.updated, [], 'no change, no new modseq');
+        assert.equal(again.modseq, 0);
         assert.equal((await store.mail.getMailboxById(inbox))!.highestModSeq, afterAdd);
         const removed = await store.mail.updateFlags(inbox, [1], 'remove', ['label']);
         assert.deepEqual(removed.updated[0]?.flags, ['\\Seen']);
@@ -226,7 +229,7 @@ export function runStoreConformance(name: string, makeStore: MakeStore): void {
         // UNCHANGEDSINCE: message 3 was untouched since start, 1 and 2 changed after it.
         const conditional = await store.mail.updateFlags(inbox, [1, 2, 3], 'add', ['\\Flagged'], { unchangedSince: start });
         assert.deepEqual(conditional.modifiedSince, [1, 2]);
-        assert.deepEqual(conditional.updated.map((u) => u.uid), [3]);
+        assert.deepEqual(conditional.updated.flatMap((u) => u.uids), [3]);
         const [one] = await store.mail.getMessages(inbox, [1]);
         assert.ok(!one?.flags.includes('\\Flagged'));
         assert.equal((await store.mail.mailboxStatus(inbox)).unseen, 2);
@@ -372,6 +375,29 @@ export function runStoreConformance(name: string, makeStore: MakeStore): void {
         assert.deepEqual(await store.mail.searchText(inbox, 'body', 'absent'), []);
       }));
 
+    test('flags on a whole range: messages that already have the outcome keep their modseq; one feed change per new flag set', () =>
+      withStore(makeStore, async (store) => {
+        const bob = await userWithDomain(store);
+        const inbox = await inboxOf(store, bob);
+        for (let i = 0; i < 6; i++) await store.mail.append(inbox, { raw: message(`r${i}`), flags: i % 3 === 0 ? ['\\Seen'] : i % 3 === 1 ? ['Work'] : [] });
+        const before = await store.mail.listMessages(inbox);
+        const feed: MailboxChange[] = [];
+        const unsubscribe = store.changes.subscribe(inbox, (c) => feed.push(c));
+        const result = await store.mail.updateFlags(inbox, [1, 2, 3, 4, 5, 6], 'add', ['\\Seen']);
+        unsubscribe();
+        const groups = result.updated.map((g) => [g.uids, g.flags]).sort((a, b) => (a[0] as number[])[0]! - (b[0] as number[])[0]!);
+        assert.deepEqual(groups, [[[2, 5], ['Work', '\\Seen']], [[3, 6], ['\\Seen']]]);
+        assert.deepEqual(feed.map((c) => (c.kind === 'flags' ? [c.uids, c.modseq] : c.kind)).sort(), [[[2, 5], result.modseq], [[3, 6], result.modseq]].sort());
+        const after = await store.mail.listMessages(inbox);
+        for (const [i, m] of after.entries()) {
+          assert.ok(m.flags.includes('\\Seen'), `uid ${m.uid} seen`);
+          if (i % 3 === 0) assert.equal(m.modseq, before[i]!.modseq, 'already \\Seen: modseq unchanged (RFC 7162 3.1.3)');
+          else assert.equal(m.modseq, result.modseq);
+        }
+        assert.equal((await store.mail.mailboxStatus(inbox)).unseen, 0);
+        assert.deepEqual((await store.mail.changedSince(inbox, before.at(-1)!.modseq)).map((m) => m.uid), [2, 3, 5, 6]);
+      }));
+
     test('change feed: exists, flags, expunge and deleted arrive in commit order, before the write resolves', () =>
       withStore(makeStore, async (store) => {
         const bob = await userWithDomain(store);
@@ -390,7 +416,8 @@ export function runStoreConformance(name: string, makeStore: MakeStore): void {
           seen.map((c) => c.kind),
           ['exists', 'exists', 'flags', 'expunge'],
         );
-        assert.deepEqual(seen[0], { kind: 'exists', mailboxId: inbox, uid: 1, modseq: first.modseq });
+        assert.deepEqual(seen[0], { kind: 'exists', mailboxId: inbox, uid: 1, modseq: first.modseq, flags: [] });
+        assert.deepEqual(seen[2], { kind: 'flags', mailboxId: inbox, uids: [1], flags: ['\\Seen'], modseq: (seen[2] as { modseq: number }).modseq });
         const modseqs = seen.map((c) => ('modseq' in c ? c.modseq : 0));
         assert.deepEqual([...modseqs].sort((a, b) => a - b), modseqs, 'modseqs grow in feed order');
         assert.deepEqual(seen[3], { kind: 'expunge', mailboxId: inbox, uids: [2], modseq: modseqs[3] });

@@ -51,7 +51,7 @@ export const append = defineCommand({
     if (args.flags.some((f) => f === '\\Recent')) throw new ImapNo('CANNOT', '\\Recent cannot be set');
     const input = args.internalDate === undefined ? { raw: args.raw, flags: args.flags } : { raw: args.raw, flags: args.flags, internalDate: args.internalDate };
     const result = await store.mail.append(mailbox.id, input);
-    if (session.selected?.mailbox.id === mailbox.id) session.selected.noteExists(result.uid, result.modseq);
+    if (session.selected?.mailbox.id === mailbox.id) session.selected.noteExists(result.uid);
     return { code: `APPENDUID ${result.uidValidity} ${result.uid}`, text: 'APPEND completed' };
   },
 });

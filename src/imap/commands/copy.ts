@@ -42,7 +42,7 @@ async function runCopy(session: Session, args: CopyArgs, move: boolean, byUid: b
   if (uids.length === 0) return { text: `${move ? 'MOVE' : 'COPY'} completed (no messages)` };
   const result = move ? await store.mail.move(selected.mailbox.id, uids, target.id) : await store.mail.copy(selected.mailbox.id, uids, target.id);
   const copyUid = result.pairs.length > 0 ? `COPYUID ${result.uidValidity} ${formatOrderedSet(result.pairs.map((p) => p[0]))} ${formatOrderedSet(result.pairs.map((p) => p[1]))}` : null;
-  if (target.id === selected.mailbox.id) for (const [, dst] of result.pairs) selected.noteExists(dst, 0);
+  if (target.id === selected.mailbox.id) for (const [, dst] of result.pairs) selected.noteExists(dst);
   if (!move) return copyUid ? { code: copyUid, text: 'COPY completed' } : undefined;
   // RFC 6851 4.3: COPYUID goes in an untagged OK before the expunges.
   if (copyUid) session.send(`* OK [${copyUid}] Moved`);

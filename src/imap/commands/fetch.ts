@@ -9,6 +9,7 @@ import { formatDateTime } from '../datetime.ts';
 import { hasFlag } from '../flags.ts';
 import { parseFetchItems, sectionLabel, type FetchArgs, type FetchItem, type Partial, type Section } from '../parser/fetch.ts';
 import { formatSet, inRanges, parseSequenceSet, type SequenceSet } from '../parser/sequence.ts';
+import type { SelectedMailbox } from '../selected.ts';
 import type { Session } from '../session.ts';
 import { targetUids } from '../targets.ts';
 
@@ -91,6 +92,11 @@ async function runFetch(session: Session, args: Args, byUid: boolean): Promise<v
     if (gone.length > 0) session.send(`* VANISHED (EARLIER) ${formatSet(gone)}`);
   }
 
+  if (items.every((i) => i.kind === 'UID' || i.kind === 'FLAGS' || i.kind === 'MODSEQ')) {
+    await fetchFromState(session, selected, uids, items, args.changedSince);
+    return;
+  }
+
   let metaByUid: Map<number, MessageMeta> | null = null;
   // Flags-only FETCH of a few messages (what interactive clients send all the time) asks the store for
   // just those; for many, one pass over the mailbox's list is cheaper than loading summaries.
@@ -113,10 +119,8 @@ async function runFetch(session: Session, args: Args, byUid: boolean): Promise<v
       if (unseen.length > 0) {
         // RFC 9051 6.4.5: a non-PEEK body fetch sets \Seen; the new flags are sent with the data.
         const res = await store.mail.updateFlags(mailboxId, unseen, 'add', ['\\Seen']);
-        for (const u of res.updated) {
-          seenNow.set(u.uid, { flags: u.flags, modseq: u.modseq });
-          selected.noteModseq(u.uid, u.modseq);
-        }
+        selected.noteOwnChange(res.modseq);
+        for (const group of res.updated) for (const uid of group.uids) seenNow.set(uid, { flags: group.flags, modseq: res.modseq });
       }
     }
     // Text-only responses (FLAGS, ENVELOPE, ... without literals) of a batch go out as one buffer.
@@ -139,6 +143,61 @@ async function runFetch(session: Session, args: Args, byUid: boolean): Promise<v
     if (text.length > 0) session.send(text.join('\r\n'));
     await session.backpressure();
   }
+}
+
+/** Lines per write of a FETCH answered from the mailbox state: ~64 KiB of flag lines per socket write. */
+const STATE_LINES_PER_WRITE = 1024;
+
+/**
+ * FETCH of UID/FLAGS/MODSEQ only, answered from the shared mailbox state (mailbox-state.ts) without a store
+ * call: what clients send to resynchronise flags, often for the whole mailbox. Lines are joined into large
+ * writes, with the socket's backpressure honoured between them.
+ */
+async function fetchFromState(session: Session, selected: SelectedMailbox, uids: readonly number[], items: readonly FetchItem[], changedSince: number | null): Promise<void> {
+  const state = selected.state;
+  const kinds = items.map((i) => i.kind);
+  // The usual shapes get a fixed template; any other order of the three items goes item by item.
+  const shape = kinds.join(' ');
+  let lines: string[] = [];
+  // `uids` ascends, as does the session's view: one forward walk gives each sequence number.
+  const view = selected.uids;
+  let p = 0;
+  for (const uid of uids) {
+    while (p < view.length && (view[p] as number) < uid) p++;
+    if (p >= view.length) break;
+    if (view[p] !== uid) continue;
+    const seq = p + 1;
+    // Not in the state: expunged by another session and not yet reported here; like the store read this
+    // replaces, there is nothing left to answer for it.
+    const at = selected.stateIndex(seq);
+    if (at < 0) continue;
+    const modseq = state.modseqs[at] as number;
+    // RFC 7162 3.1.4.1: CHANGEDSINCE keeps the messages whose modseq is above the given value.
+    if (changedSince !== null && modseq <= changedSince) continue;
+    const flags = state.flags.wire[state.flagIds[at] as number] as string;
+    let line: string;
+    if (shape === 'UID FLAGS') line = `* ${seq} FETCH (UID ${uid} FLAGS ${flags})`;
+    else if (shape === 'FLAGS') line = `* ${seq} FETCH (FLAGS ${flags})`;
+    else if (shape === 'UID FLAGS MODSEQ') line = `* ${seq} FETCH (UID ${uid} FLAGS ${flags} MODSEQ (${modseq}))`;
+    else {
+      line = `* ${seq} FETCH (`;
+      for (let k = 0; k < kinds.length; k++) {
+        if (k > 0) line += ' ';
+        const kind = kinds[k];
+        if (kind === 'UID') line += `UID ${uid}`;
+        else if (kind === 'FLAGS') line += `FLAGS ${flags}`;
+        else line += `MODSEQ (${modseq})`;
+      }
+      line += ')';
+    }
+    lines.push(line);
+    if (lines.length === STATE_LINES_PER_WRITE) {
+      session.send(lines.join('\r\n'));
+      lines = [];
+      await session.backpressure();
+    }
+  }
+  if (lines.length > 0) session.send(lines.join('\r\n'));
 }
 
 function renderMessage(session: Session, seq: number, m: MessageMeta | MessageWithSummary, raw: Buffer | null, items: readonly FetchItem[], flagsChanged: boolean): Chunk[] {

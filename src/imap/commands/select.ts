@@ -1,12 +1,12 @@
 // SELECT / EXAMINE (RFC 9051 6.3.2-6.3.3) with CONDSTORE and QRESYNC parameters (RFC 7162 3.1.8, 3.2.5),
 // CLOSE, UNSELECT (RFC 3691), CHECK, EXPUNGE and UID EXPUNGE (RFC 4315 2.1).
-import type { MessageMeta } from '../../store/types.ts';
 import { AUTHED, SELECTED, defineCommand } from '../command.ts';
 import { str } from '../encoder.ts';
 import { ImapNo, ImapSyntaxError } from '../errors.ts';
 import { SYSTEM_FLAGS, hasFlag } from '../flags.ts';
 import { mailboxFromWire, mailboxToWire } from '../names.ts';
 import { parseSequenceSet, resolveSet, formatSet, inRanges, type SeqRange, type SequenceSet } from '../parser/sequence.ts';
+import { MailboxState } from '../mailbox-state.ts';
 import { SelectedMailbox } from '../selected.ts';
 import type { Session } from '../session.ts';
 
@@ -80,31 +80,38 @@ function selectCommand(name: 'SELECT' | 'EXAMINE', readOnly: boolean) {
       const store = session.store;
       const mailbox = await store.mail.getMailbox(user.id, mailboxName);
       if (!mailbox) throw new ImapNo('NONEXISTENT', 'No such mailbox');
-      // Subscribe before reading the list: a change in between is then seen twice (and dropped), never lost.
-      const feed = SelectedMailbox.subscribeFirst((listener) => store.changes.subscribe(mailbox.id, listener));
-      let messages: MessageMeta[];
-      let fresh: typeof mailbox | null;
+      // The shared state subscribes to the feed before it reads the list (mailbox-state.ts): a change in
+      // between is applied once, never lost. A mailbox another session has selected costs no store read.
+      const state = await MailboxState.acquire(store, mailbox.id);
+      let fresh: typeof mailbox;
       try {
-        messages = await store.mail.listMessages(mailbox.id);
         fresh = (await store.mail.getMailboxById(mailbox.id)) ?? mailbox;
       } catch (err) {
-        feed.unsubscribe();
+        MailboxState.release(store, state);
         throw err;
       }
-      const selected = new SelectedMailbox(fresh, readOnly, messages);
-      feed.attach(selected);
+      const selected = new SelectedMailbox(fresh, readOnly, state, () => MailboxState.release(store, state));
       session.selected = selected;
       session.state = 'selected';
 
-      const keywords = new Set<string>();
+      // Keywords in use and the first unseen message, from the interned flag sets (few) and one pass over
+      // the per-message set ids.
+      const sets = state.flags;
+      const used = new Uint8Array(sets.size);
       let firstUnseen = 0;
-      messages.forEach((m, i) => {
-        for (const f of m.flags) if (!f.startsWith('\\')) keywords.add(f);
-        if (firstUnseen === 0 && !hasFlag(m.flags, '\\Seen')) firstUnseen = i + 1;
+      for (let i = 0; i < state.count; i++) {
+        const id = state.flagIds[i] as number;
+        used[id] = 1;
+        if (firstUnseen === 0 && !sets.seen[id]) firstUnseen = i + 1;
+      }
+      const keywords = new Set<string>();
+      used.forEach((inUse, id) => {
+        if (inUse) for (const f of sets.lists[id] as readonly string[]) if (!f.startsWith('\\')) keywords.add(f);
       });
       const flags = [...SYSTEM_FLAGS, ...keywords].join(' ');
-      const highestModSeq = Math.max(fresh.highestModSeq, ...messages.slice(-1).map((m) => m.modseq));
-      session.send(`* ${messages.length} EXISTS`);
+      const highestModSeq = Math.max(fresh.highestModSeq, state.highestModseq);
+      const exists = selected.exists;
+      session.send(`* ${exists} EXISTS`);
       if (!session.enabled.has('IMAP4REV2')) {
         session.send('* 0 RECENT');
         if (firstUnseen > 0) session.send(`* OK [UNSEEN ${firstUnseen}] First unseen`);

@@ -70,17 +70,24 @@ async function runStore(session: Session, args: StoreArgs, byUid: boolean) {
   if (uids.length === 0) return;
   const options = args.unchangedSince !== null ? { unchangedSince: args.unchangedSince } : {};
   const result = await session.store.mail.updateFlags(selected.mailbox.id, uids, args.operation, args.flags, options);
+  selected.noteOwnChange(result.modseq);
   const condstore = session.condstore;
-  for (const u of result.updated) {
-    selected.noteModseq(u.uid, u.modseq);
-    const seq = selected.seqOf(u.uid);
-    if (seq === 0) continue;
-    if (!args.silent) {
-      session.send(`* ${seq} FETCH (${byUid ? `UID ${u.uid} ` : ''}FLAGS ${session.flagList(u.flags)}${condstore ? ` MODSEQ (${u.modseq})` : ''})`);
-    } else if (condstore) {
+  if (!args.silent || condstore) {
+    // One line per changed message, in sequence order (the store groups them by their new flag set).
+    const lines: { seq: number; line: string }[] = [];
+    const prefix = (seq: number, uid: number) => `* ${seq} FETCH (${byUid ? `UID ${uid} ` : ''}`;
+    const modseq = condstore ? `MODSEQ (${result.modseq})` : '';
+    for (const group of result.updated) {
+      const flags = `FLAGS ${session.flagList(group.flags)}`;
       // RFC 7162 3.1.3: with .SILENT the new MODSEQ is still reported.
-      session.send(`* ${seq} FETCH (${byUid ? `UID ${u.uid} ` : ''}MODSEQ (${u.modseq}))`);
+      const items = args.silent ? modseq : condstore ? `${flags} ${modseq}` : flags;
+      for (const uid of group.uids) {
+        const seq = selected.seqOf(uid);
+        if (seq > 0) lines.push({ seq, line: `${prefix(seq, uid)}${items})` });
+      }
     }
+    if (result.updated.length > 1) lines.sort((a, b) => a.seq - b.seq);
+    for (const l of lines) session.send(l.line);
   }
   if (result.modifiedSince.length > 0) {
     const list = byUid ? result.modifiedSince : result.modifiedSince.map((u) => selected.seqOf(u)).filter((s) => s > 0);

@@ -41,7 +41,7 @@ export function isSequenceSetText(s: string): boolean {
  * UID sets), in ascending order without duplicates. "*" is the largest number in use (RFC 9051 6.4.8:
  * for UIDs, "n:*" with n above every UID still means the largest UID).
  */
-export function resolveSet(ranges: readonly SeqRange[], sorted: readonly number[]): number[] {
+export function resolveSet(ranges: readonly SeqRange[], sorted: ArrayLike<number>): number[] {
   if (sorted.length === 0) return [];
   const max = sorted[sorted.length - 1] as number;
   const norm = ranges.map(({ from, to }) => {

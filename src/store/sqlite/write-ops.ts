@@ -303,13 +303,17 @@ export class WriteOps {
     this.mailbox(mailboxId);
     if (operation !== 'add' && operation !== 'remove' && operation !== 'set') throw new StoreError('invalid', `unknown flag operation ${String(operation)}`);
     const wanted = normalizeFlags(flags);
-    const result: FlagUpdateResult = { updated: [], modifiedSince: [] };
+    const result: FlagUpdateResult = { updated: [], modseq: 0, modifiedSince: [] };
     const unchangedSince = options?.unchangedSince;
     // Set-based: the messages are read run by run (range scans on the primary key), the new flags worked out
     // once per distinct stored flag text (a mailbox has few), and each (run, old text) group written with one
     // UPDATE over the run's range when the group is every message of that text in the range, else row by row.
-    const select = this.sql('SELECT uid, modseq, flags FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid');
+    // Messages that already have the outcome are not written and keep their modseq (RFC 7162 3.1.3 allows
+    // it: a STORE that changes nothing need not change the modseq), so +FLAGS \Seen on read mail is free.
+    const select = this.sql('SELECT uid, modseq, flags FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid').raw(true);
+    const distinct = this.sql('SELECT DISTINCT flags FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?').pluck(true);
     const updateRange = this.sql('UPDATE messages SET flags = ?, seen = ?, deleted = ?, modseq = ? WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND flags = ?');
+    const uidsWithFlags = this.sql('SELECT uid FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND flags = ? ORDER BY uid').pluck(true);
     const updateOne = this.sql('UPDATE messages SET flags = ?, seen = ?, deleted = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?');
     const transitions = new Map<string, { next: string[]; text: string; seen: number; deleted: number } | null>();
     const transition = (text: string) => {
@@ -322,35 +326,60 @@ export class WriteOps {
       }
       return t;
     };
+    // The UIDs that changed, per new flag text: one feed change and one result group each.
+    const changed = new Map<string, { flags: string[]; uids: number[] }>();
+    const record = (t: { next: string[]; text: string }, uids: readonly number[]) => {
+      let group = changed.get(t.text);
+      if (!group) changed.set(t.text, (group = { flags: t.next, uids: [] }));
+      for (const uid of uids) group.uids.push(uid);
+    };
     let modseq = 0;
     for (const run of uidRuns(sortedUnique(uids))) {
-      const rows = select.all(mailboxId, run.first, run.last) as Pick<MessageRow, 'uid' | 'modseq' | 'flags'>[];
+      if (run.wanted === null && unchangedSince === undefined) {
+        // Every message of the range is wanted and none can be refused: only UIDs reach JavaScript. Per
+        // distinct old flag text, its UIDs are read, then one UPDATE changes them (measured at 50,000
+        // messages: ~25% faster than UPDATE ... RETURNING, which SQLite buffers row by row).
+        for (const text of distinct.all(mailboxId, run.first, run.last) as string[]) {
+          const t = transition(text);
+          if (t === null) continue;
+          if (modseq === 0) modseq = this.takeModseq(mailboxId);
+          record(t, uidsWithFlags.all(mailboxId, run.first, run.last, text) as number[]);
+          updateRange.run(t.text, t.seen, t.deleted, modseq, mailboxId, run.first, run.last, text);
+        }
+        continue;
+      }
+      const rows = select.all(mailboxId, run.first, run.last) as [uid: number, modseq: number, flags: string][];
       // Per old flag text: how many rows of the range carry it, and which of them change.
       const groups = new Map<string, { inRange: number; changing: number[] }>();
-      for (const row of rows) {
-        let group = groups.get(row.flags);
-        if (!group) groups.set(row.flags, (group = { inRange: 0, changing: [] }));
+      for (const [uid, rowModseq, text] of rows) {
+        let group = groups.get(text);
+        if (!group) groups.set(text, (group = { inRange: 0, changing: [] }));
         group.inRange++;
-        if (run.wanted !== null && !run.wanted.has(row.uid)) continue;
+        if (run.wanted !== null && !run.wanted.has(uid)) continue;
         // RFC 7162 3.1.3: a message changed after UNCHANGEDSINCE is left alone and reported.
-        if (unchangedSince !== undefined && row.modseq > unchangedSince) {
-          result.modifiedSince.push(row.uid);
+        if (unchangedSince !== undefined && rowModseq > unchangedSince) {
+          result.modifiedSince.push(uid);
           continue;
         }
-        const t = transition(row.flags);
-        if (t === null) continue;
+        if (transition(text) === null) continue;
         if (modseq === 0) modseq = this.takeModseq(mailboxId);
-        group.changing.push(row.uid);
-        result.updated.push({ uid: row.uid, flags: t.next.slice(), modseq });
-        this.changes.push({ kind: 'flags', mailboxId, uid: row.uid, flags: t.next.slice(), modseq });
+        group.changing.push(uid);
       }
       for (const [text, group] of groups) {
         if (group.changing.length === 0) continue;
         const t = transition(text)!;
         if (group.changing.length === group.inRange) updateRange.run(t.text, t.seen, t.deleted, modseq, mailboxId, run.first, run.last, text);
         else for (const uid of group.changing) updateOne.run(t.text, t.seen, t.deleted, modseq, mailboxId, uid);
+        record(t, group.changing);
       }
     }
+    for (const group of changed.values()) {
+      // Groups gathered from several runs and old texts interleave: sort once.
+      if (!ascending(group.uids)) group.uids.sort((a, b) => a - b);
+      result.updated.push({ uids: group.uids, flags: group.flags });
+      this.changes.push({ kind: 'flags', mailboxId, uids: group.uids, flags: group.flags, modseq });
+    }
+    result.modseq = modseq;
     return result;
   }
 
@@ -568,7 +597,7 @@ export class WriteOps {
       body.id,
     );
     this.sql('UPDATE bodies SET refs = refs + 1 WHERE id = ?').run(body.id);
-    this.changes.push({ kind: 'exists', mailboxId, uid, modseq });
+    this.changes.push({ kind: 'exists', mailboxId, uid, modseq, flags });
     return { uid, modseq };
   }
 
@@ -673,3 +702,8 @@ function domainOf(address: string): string {
 export type WriteOpName = {
   [K in keyof WriteOps]: WriteOps[K] extends (...args: never[]) => unknown ? (K extends 'beginRequest' ? never : K) : never;
 }[keyof WriteOps];
+
+function ascending(list: readonly number[]): boolean {
+  for (let i = 1; i < list.length; i++) if ((list[i] as number) < (list[i - 1] as number)) return false;
+  return true;
+}
