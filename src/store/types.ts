@@ -117,6 +117,13 @@ export interface MessageWithSummary extends MessageMeta {
   summary: MessageSummary;
 }
 
+export interface MessageWithEnvelope extends MessageMeta {
+  /** ENVELOPE in IMAP syntax (RFC 9051 7.5.2), the same with and without UTF8=ACCEPT; null when it is not
+   * stored (8-bit header text, or a message stored before it was): then `summary` is there to render it. */
+  envelope: string | null;
+  summary: MessageSummary | null;
+}
+
 export type FlagOperation = 'add' | 'remove' | 'set';
 
 export interface FlagUpdateResult {
@@ -191,6 +198,8 @@ export interface MailStore {
   listMessages(mailboxId: number): Promise<MessageMeta[]>;
   /** The given UIDs (missing ones are skipped), in UID order, with their precomputed summary. */
   getMessages(mailboxId: number, uids: readonly number[]): Promise<MessageWithSummary[]>;
+  /** Like getMessages for FETCH ENVELOPE: the envelope rendered at delivery, the summary only without it. */
+  getEnvelopes(mailboxId: number, uids: readonly number[]): Promise<MessageWithEnvelope[]>;
   /** The raw message. Throws StoreError 'corrupt' when it fails authentication: never served. */
   getBody(bodyId: number): Promise<Buffer>;
   /** Messages whose modseq is above `modseq` (CONDSTORE CHANGEDSINCE). */

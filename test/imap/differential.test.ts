@@ -124,8 +124,13 @@ class ImapAnswers implements Answers {
     private readonly decodeErrorLogged: (seq: number) => Promise<boolean>,
   ) {}
   async envelopeAndStructure(seq: number) {
+    // Two commands: mailstack answers ENVELOPE alone from the form rendered at delivery, and with
+    // BODYSTRUCTURE from the summary; both paths are compared.
+    const envelope = fetchLine((await this.client.ok(`FETCH ${seq} (ENVELOPE)`)).untagged).get('ENVELOPE') ?? null;
     const got = fetchLine((await this.client.ok(`FETCH ${seq} (ENVELOPE BODYSTRUCTURE)`)).untagged);
-    return { envelope: got.get('ENVELOPE') ?? null, bodyStructure: got.get('BODYSTRUCTURE') ?? null };
+    const both = got.get('ENVELOPE') ?? null;
+    if (JSON.stringify(both) !== JSON.stringify(envelope)) throw new Error(`FETCH ${seq}: ENVELOPE alone and with BODYSTRUCTURE differ`);
+    return { envelope, bodyStructure: got.get('BODYSTRUCTURE') ?? null };
   }
   async sections(seq: number, fetch: string[]) {
     const got = fetchLine((await this.client.ok(`FETCH ${seq} (${fetch.map((f) => `BODY.PEEK[${f}]`).join(' ')})`)).untagged);

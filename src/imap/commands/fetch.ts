@@ -1,7 +1,7 @@
 // FETCH and UID FETCH (RFC 9051 6.4.5, 6.4.9) with BINARY (RFC 3516), CONDSTORE CHANGEDSINCE and
 // QRESYNC VANISHED (RFC 7162 3.1.4, 3.2.6).
 import { decodeBinarySection, extractSection, renderBodyStructure, renderEnvelope, resolvePart } from '../../mime/index.ts';
-import type { MessageMeta, MessageWithSummary } from '../../store/types.ts';
+import type { MessageMeta, MessageWithEnvelope, MessageWithSummary } from '../../store/types.ts';
 import { SELECTED, defineCommand } from '../command.ts';
 import { literal, type Chunk } from '../encoder.ts';
 import { ImapNo, ImapSyntaxError } from '../errors.ts';
@@ -102,6 +102,9 @@ async function runFetch(session: Session, args: Args, byUid: boolean): Promise<v
   // just those; for many, one pass over the mailbox's list is cheaper than loading summaries.
   const fewMessages = uids.length <= FETCH_BATCH && args.changedSince === null;
   const useSummaries = need.summary || fewMessages;
+  // ENVELOPE without BODY/BODYSTRUCTURE or body data (what clients list a mailbox with): the envelope was
+  // rendered at delivery and is read as it is, without parsing and rendering each summary.
+  const envelopesOnly = need.summary && !need.body && !items.some((i) => i.kind === 'BODY' || i.kind === 'BODYSTRUCTURE');
   if (!useSummaries || args.changedSince !== null) {
     const all = args.changedSince !== null ? await store.mail.changedSince(mailboxId, args.changedSince) : await store.mail.listMessages(mailboxId);
     metaByUid = new Map(all.map((m) => [m.uid, m]));
@@ -110,8 +113,9 @@ async function runFetch(session: Session, args: Args, byUid: boolean): Promise<v
 
   for (let i = 0; i < uids.length; i += FETCH_BATCH) {
     const batch = uids.slice(i, i + FETCH_BATCH);
-    let messages: (MessageMeta | MessageWithSummary)[];
-    if (useSummaries) messages = await store.mail.getMessages(mailboxId, batch);
+    let messages: (MessageMeta | MessageWithSummary | MessageWithEnvelope)[];
+    if (envelopesOnly) messages = await store.mail.getEnvelopes(mailboxId, batch);
+    else if (useSummaries) messages = await store.mail.getMessages(mailboxId, batch);
     else messages = batch.map((u) => metaByUid!.get(u)).filter((m): m is MessageMeta => m !== undefined);
     const seenNow = new Map<number, { flags: string[]; modseq: number }>();
     if (setSeen) {
@@ -200,10 +204,18 @@ async function fetchFromState(session: Session, selected: SelectedMailbox, uids:
   if (lines.length > 0) session.send(lines.join('\r\n'));
 }
 
-function renderMessage(session: Session, seq: number, m: MessageMeta | MessageWithSummary, raw: Buffer | null, items: readonly FetchItem[], flagsChanged: boolean): Chunk[] {
+function renderMessage(
+  session: Session,
+  seq: number,
+  m: MessageMeta | MessageWithSummary | MessageWithEnvelope,
+  raw: Buffer | null,
+  items: readonly FetchItem[],
+  flagsChanged: boolean,
+): Chunk[] {
   const utf8 = session.utf8;
   const out: Chunk[][] = [];
   const summary = 'summary' in m ? m.summary : null;
+  const envelope = 'envelope' in m ? m.envelope : null;
   const needSummary = () => {
     if (!summary) throw new Error('FETCH item needs a summary that was not loaded');
     return summary;
@@ -228,7 +240,7 @@ function renderMessage(session: Session, seq: number, m: MessageMeta | MessageWi
         out.push([`RFC822.SIZE ${m.size}`]);
         break;
       case 'ENVELOPE':
-        out.push([`ENVELOPE ${renderEnvelope(needSummary().envelope, utf8)}`]);
+        out.push([`ENVELOPE ${envelope ?? renderEnvelope(needSummary().envelope, utf8)}`]);
         break;
       case 'BODYSTRUCTURE':
         out.push([`BODYSTRUCTURE ${renderBodyStructure(needSummary().bodyStructure, true, utf8)}`]);

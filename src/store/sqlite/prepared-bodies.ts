@@ -7,7 +7,7 @@
 //
 // (Sealing with WebCrypto, which runs on the thread pool, was tried: its job set-up cost several times the
 // encryption itself on this thread, measured with --cpu-prof.)
-import { extractSearchText, summarizeMessage } from '../../mime/index.ts';
+import { extractSearchText, renderEnvelope, summarizeMessage } from '../../mime/index.ts';
 import { StoreError } from '../types.ts';
 import { SEGMENT_THRESHOLD_BYTES, type BodySealer, type SegmentTicket, type SegmentWriter } from './segments.ts';
 
@@ -16,6 +16,8 @@ export const MAX_STORED_MESSAGE_BYTES = 512 * 1024 * 1024;
 
 export interface PreparedBody {
   summaryJson: string;
+  /** ENVELOPE in IMAP syntax when it is the same with and without UTF8=ACCEPT; else null (schema 4). */
+  envelope: string | null;
   /** Search text, lower-cased as body_text stores it. */
   headerText: string;
   bodyText: string;
@@ -74,6 +76,12 @@ export class BodyPreparer {
       const sealed = this.segments.sealer.seal(raw);
       record = { ticket: this.segments.writer.append(sealed), nonce: sealed.nonce };
     }
-    return { summaryJson: JSON.stringify(summary), headerText: text.header.toLowerCase(), bodyText: text.body.toLowerCase(), record };
+    const envelope = renderEnvelope(summary.envelope, false);
+    return {
+      summaryJson: JSON.stringify(summary),
+      envelope: envelope === renderEnvelope(summary.envelope, true) ? envelope : null,
+      headerText: text.header.toLowerCase(), bodyText: text.body.toLowerCase(),
+      record,
+    };
   }
 }

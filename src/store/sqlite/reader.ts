@@ -8,6 +8,7 @@ import type {
   Mailbox,
   MailboxStatus,
   MessageMeta,
+  MessageWithEnvelope,
   MessageWithSummary,
   QueueEntry,
   QuotaUsage,
@@ -218,6 +219,27 @@ export class Reader {
         for (const r of statement.all(mailboxId, run.first, run.last) as [number, number, string, number, number, number, string][]) {
           if (run.wanted !== null && !run.wanted.has(r[0])) continue;
           out.push({ uid: r[0], modseq: r[1], flags: parseFlags(r[2]), internalDate: r[3], size: r[4], bodyId: r[5], summary: JSON.parse(r[6]) as MessageSummary });
+        }
+      }
+      return out;
+    });
+  }
+
+  getEnvelopes(mailboxId: number, uids: readonly number[]): MessageWithEnvelope[] {
+    if (uids.length === 0) return [];
+    return this.run('reading messages', () => {
+      // As getMessages, but the summary is read (and parsed) only where no rendered envelope is stored.
+      const statement = this.rawSql(
+        `SELECT m.uid, m.modseq, m.flags, m.internal_date, m.size, m.body_id, b.envelope, CASE WHEN b.envelope IS NULL THEN b.summary END
+         FROM messages m JOIN bodies b ON b.id = m.body_id
+         WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid`,
+      );
+      const out: MessageWithEnvelope[] = [];
+      for (const run of uidRuns(uids)) {
+        for (const r of statement.all(mailboxId, run.first, run.last) as [number, number, string, number, number, number, string | null, string | null][]) {
+          if (run.wanted !== null && !run.wanted.has(r[0])) continue;
+          const summary = r[6] === null ? (JSON.parse(r[7] as string) as MessageSummary) : null;
+          out.push({ uid: r[0], modseq: r[1], flags: parseFlags(r[2]), internalDate: r[3], size: r[4], bodyId: r[5], envelope: r[6], summary });
         }
       }
       return out;

@@ -134,6 +134,13 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE bodies ADD COLUMN seg_nonce BLOB;
   `,
+  // 4: the message's ENVELOPE as IMAP sends it (RFC 9051 7.5.2), rendered once at delivery, so that FETCH
+  // ENVELOPE reads a string instead of parsing and rendering the summary for every message (what Dovecot's
+  // cache file does for it). NULL when the form differs with UTF8=ACCEPT (8-bit header text) and for bodies
+  // stored before: those render from the summary.
+  `
+  ALTER TABLE bodies ADD COLUMN envelope TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

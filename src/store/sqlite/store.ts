@@ -140,6 +140,7 @@ class SqliteStore implements Store {
       mailboxStatus: (id) => read(() => reader.mailboxStatus(id)),
       listMessages: (id) => read(() => reader.listMessages(id)),
       getMessages: (id, uids) => read(() => reader.getMessages(id, uids)),
+      getEnvelopes: (id, uids) => read(() => reader.getEnvelopes(id, uids)),
       getBody: (bodyId) => read(() => reader.getBody(bodyId)),
       changedSince: (id, modseq) => read(() => reader.changedSince(id, modseq)),
       expungedSince: (id, modseq) => read(() => reader.expungedSince(id, modseq)),

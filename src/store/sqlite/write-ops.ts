@@ -556,9 +556,10 @@ export class WriteOps {
       // The row names its record by the record's nonce (segments.ts, v2). The worker commits only once the
       // record is durable (recordsUsed); if this request rolls back, the record stays as unreferenced bytes.
       const { ticket, nonce } = body.record;
-      const info = this.sql("INSERT INTO bodies (size, refs, summary, raw, segment, seg_offset, seg_nonce) VALUES (?, 0, ?, X'', ?, ?, ?)").run(
+      const info = this.sql("INSERT INTO bodies (size, refs, summary, envelope, raw, segment, seg_offset, seg_nonce) VALUES (?, 0, ?, ?, X'', ?, ?, ?)").run(
         raw.length,
         body.summaryJson,
+        body.envelope,
         ticket.segment,
         ticket.offset,
         nonce,
@@ -567,7 +568,7 @@ export class WriteOps {
       this.recordsUsed.segments.add(ticket.segment);
       this.recordsUsed.maxSeq = Math.max(this.recordsUsed.maxSeq, ticket.seq);
     } else {
-      const info = this.sql('INSERT INTO bodies (size, refs, summary, raw) VALUES (?, 0, ?, ?)').run(raw.length, body.summaryJson, raw);
+      const info = this.sql('INSERT INTO bodies (size, refs, summary, envelope, raw) VALUES (?, 0, ?, ?, ?)').run(raw.length, body.summaryJson, body.envelope, raw);
       id = Number(info.lastInsertRowid);
     }
     this.sql('INSERT INTO body_text (body_id, header, body) VALUES (?, ?, ?)').run(id, body.headerText, body.bodyText);
