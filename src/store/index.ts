@@ -16,8 +16,8 @@
 // A consistent copy (backup) is the closed store's files, bodies/ included; the WAL must go with the
 // database file. (The SQLite backup API alone no longer copies every body.)
 //
-// Threads: the writer (sqlite/writer-worker.ts, every mutation, group commit; body records are written and
-// fdatasync'd from libuv's thread pool in the background, segments.ts), the checkpointer
+// Threads: the writer (sqlite/writer-worker.ts, every mutation, group commit), the segment writer
+// (sqlite/segment-io.mjs: writes and fdatasyncs body records as they are appended), the checkpointer
 // (sqlite/checkpointer.mjs: WAL checkpoints and verify()), and reads on the caller's thread (sqlite/reader.ts).
 //
 // Implementation notes:
