@@ -45,7 +45,7 @@ export const SEGMENT_MAX_BYTES = 64 * 1024 * 1024;
 export const SEGMENTS_DIR = 'bodies';
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
-export const RECORD_OVERHEAD_BYTES = NONCE_BYTES + TAG_BYTES;
+const RECORD_OVERHEAD_BYTES = NONCE_BYTES + TAG_BYTES;
 const KEY_INFO = 'mailstack store-bodies v1';
 /** Nonces drawn from the RNG at once. */
 const NONCE_POOL = 256;
@@ -178,8 +178,6 @@ export class SegmentWriter {
   private readonly lastSeqOf = new Map<number, number>();
   /** The inode of every segment file this writer created (deletedOf()). */
   private readonly inodes = new Map<number, number>();
-  /** Record bytes appended since the store opened (the writer tells the WAL's share from the segments'). */
-  bytesWritten = 0;
   private nextSeq = 1;
   private durableSeq = 0;
   private waits: DurableWait[] = [];
@@ -187,9 +185,6 @@ export class SegmentWriter {
   private readonly io: Worker;
   private ioClosed: Promise<void> | null = null;
   private resolveIoClosed: (() => void) | null = null;
-  /** Set when a write or fdatasync failed: what was appended before is in doubt, and nothing more is accepted
-   * in that segment (a failed fsync may have dropped the dirty pages: the kernel does not report it twice). */
-  private failure: Error | null = null;
   /** Records whose write failed, as seq ranges: never reported durable, even after later records are. */
   private readonly lost: { from: number; to: number; error: Error }[] = [];
 
@@ -211,7 +206,7 @@ export class SegmentWriter {
    * At open, inside a write transaction (BEGIN IMMEDIATE): deletes the segment files no committed row
    * references (`referenced`). Those hold only records of requests that never committed: a crash between
    * a segment write and its commit, or a request that failed. A writer still appending to one of them (another
-   * process) finds it deleted in stillLinked() and fails its batch with a temporary error. Unreferenced bytes
+   * process) finds it deleted in deletedOf() and fails its batch with a temporary error. Unreferenced bytes
    * in a referenced segment stay until compaction (TODO below).
    */
   open(referenced: ReadonlySet<number>): void {
@@ -234,7 +229,6 @@ export class SegmentWriter {
     this.io.postMessage({ type: 'write', fd: this.fd, position: this.position, parts, lastSeq: seq }, transfer);
     this.lastSeqOf.set(this.segment, seq);
     this.position += length;
-    this.bytesWritten += length;
     return ticket;
   }
 
@@ -248,7 +242,6 @@ export class SegmentWriter {
     const lost = this.lost.find((range) => seq >= range.from && seq <= range.to);
     if (lost) return Promise.reject(lost.error);
     if (seq <= this.durableSeq) return Promise.resolve();
-    if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => this.waits.push({ seq, resolve, reject }));
   }
 
@@ -294,7 +287,6 @@ export class SegmentWriter {
   private fail(cause: unknown): void {
     const error = new StoreError('unavailable', `writing message bodies to disk: ${(cause as Error).message}`);
     this.lost.push({ from: this.durableSeq + 1, to: this.lastSeq, error });
-    this.failure = error;
     for (const wait of this.waits) wait.reject(error);
     this.waits = [];
     // New records go to a new file; this one may have lost written pages.
@@ -337,7 +329,6 @@ export class SegmentWriter {
     this.inodes.set(id, fstatSync(fd).ino);
     this.segment = id;
     this.position = 0;
-    this.failure = null;
   }
 
   /** Lets the I/O thread write and sync what is still queued, then closes the files (store close). */
