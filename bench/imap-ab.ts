@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { RawImapClient } from '../test/imap/differential-client.ts';
 import { startDovecot } from '../test/imap/differential-dovecot.ts';
+import { makeMessages } from './imap-workload.ts';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -19,29 +20,6 @@ const MESSAGES = Number(arg('messages', '10000'));
 const ROUNDS = Number(arg('rounds', '7'));
 const COMMANDS = ['SELECT bench', 'UID FETCH 1:* (FLAGS)', 'FETCH 1:* (ENVELOPE)', 'UID SEARCH SUBJECT "quarterly report"', 'UID SEARCH BODY needleword'];
 
-// The same messages as bench/imap.ts (same PRNG and shape).
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const WORDS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet'];
-function makeMessages(n: number): Buffer[] {
-  const rnd = prng(42);
-  const out: Buffer[] = [];
-  for (let i = 0; i < n; i++) {
-    let body = Array.from({ length: 120 }, () => WORDS[Math.floor(rnd() * WORDS.length)]).join(' ');
-    if (i % 1000 === 7) body += ' needleword';
-    const subject = `Benchmark message ${i} ` + (i % 100 === 3 ? 'quarterly report' : 'status');
-    out.push(Buffer.from(`From: Sender ${i % 50} <sender${i % 50}@example.net>\r\nTo: user@example.org\r\nSubject: ${subject}\r\nDate: Tue, 24 Nov 2026 10:${String(i % 60).padStart(2, '0')}:00 +0000\r\nMessage-ID: <bench-${i}@example.net>\r\n\r\n${body}\r\n`));
-  }
-  return out;
-}
 
 interface Target { name: string; client: RawImapClient; stop(): Promise<void> }
 

@@ -19,6 +19,7 @@ import { RawImapClient } from '../test/imap/differential-client.ts';
 import { dovecotBinary, startDovecot } from '../test/imap/differential-dovecot.ts';
 import { spamAssassinSample } from '../test/imap/differential-corpus.ts';
 import { extractSearchText, summarizeMessage } from '../src/mime/index.ts';
+import { makeMessages } from './imap-workload.ts';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -43,34 +44,6 @@ interface Target {
   stop(): Promise<void>;
 }
 
-// A small deterministic PRNG so both servers get byte-identical messages.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const WORDS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet'];
-function makeMessages(n: number): Buffer[] {
-  const rnd = prng(42);
-  const out: Buffer[] = [];
-  for (let i = 0; i < n; i++) {
-    let body = Array.from({ length: 120 }, () => WORDS[Math.floor(rnd() * WORDS.length)]).join(' ');
-    if (i % 1000 === 7) body += ' needleword';
-    const subject = `Benchmark message ${i} ` + (i % 100 === 3 ? 'quarterly report' : 'status');
-    out.push(
-      Buffer.from(
-        `From: Sender ${i % 50} <sender${i % 50}@example.net>\r\nTo: user@example.org\r\nSubject: ${subject}\r\n` +
-          `Date: Tue, 24 Nov 2026 10:${String(i % 60).padStart(2, '0')}:00 +0000\r\nMessage-ID: <bench-${i}@example.net>\r\n\r\n${body}\r\n`,
-      ),
-    );
-  }
-  return out;
-}
 
 /** Resident memory of the process trees under `roots`, in KiB: summed VmRSS, and summed Pss (smaps_rollup).
  * RSS counts a page shared by N processes N times: Dovecot's per-session processes share most of theirs
