@@ -1,15 +1,15 @@
 // The work on a message body that needs no database: its MIME summary, its search text and, for a body that
-// goes to a segment, its sealed record, appended to the segment at once (segments.ts writes and syncs it in
-// the background). The writer worker does it when a request reaches the thread, which is mostly while a batch
-// before it waits for its records or its COMMIT; so that CPU work and the disk writes overlap the batches,
-// and a batch's transaction only inserts rows. bench:store measures the effect at 32 writers with 100 KB
-// messages.
+// goes to a segment, its record, appended to the segment at once (segments.ts: another thread seals it,
+// writes it and syncs it in the background). The writer worker does it when a request reaches the thread,
+// which is mostly while a batch before it waits for its records or its COMMIT; so that CPU work and the disk
+// writes overlap the batches, and a batch's transaction only inserts rows. bench:store measures the effect at
+// 32 writers with 100 KB messages.
 //
 // (Sealing with WebCrypto, which runs on the thread pool, was tried: its job set-up cost several times the
-// encryption itself on this thread, measured with --cpu-prof.)
+// encryption itself, measured with --cpu-prof. The segment I/O thread seals with node:crypto instead.)
 import { extractSearchText, renderEnvelope, summarizeMessage } from '../../mime/index.ts';
 import { StoreError } from '../types.ts';
-import { SEGMENT_THRESHOLD_BYTES, type BodySealer, type SegmentTicket, type SegmentWriter } from './segments.ts';
+import { SEGMENT_THRESHOLD_BYTES, type SegmentTicket, type SegmentWriter } from './segments.ts';
 
 /** The store refuses bodies above this size (a sanity bound well over any SMTP SIZE limit). */
 export const MAX_STORED_MESSAGE_BYTES = 512 * 1024 * 1024;
@@ -37,7 +37,7 @@ export class BodyPreparer {
   private readonly entries = new WeakMap<ArrayBufferLike, Entry>();
 
   /** Without segments every body stays in SQLite. */
-  constructor(private readonly segments: { writer: SegmentWriter; sealer: BodySealer } | null) {}
+  constructor(private readonly segments: SegmentWriter | null) {}
 
   /** Does the work on `raw` now, for take() to find; what it throws, take() throws in its request. */
   prepare(raw: Uint8Array): void {
@@ -72,10 +72,8 @@ export class BodyPreparer {
     const summary = summarizeMessage(raw);
     const text = extractSearchText(raw, summary);
     let record: PreparedBody['record'] = null;
-    if (this.segments && raw.length >= SEGMENT_THRESHOLD_BYTES) {
-      const sealed = this.segments.sealer.seal(raw);
-      record = { ticket: this.segments.writer.append(sealed), nonce: sealed.nonce };
-    }
+    // Sealed and written by the segment I/O thread while this one goes on with the next body.
+    if (this.segments && raw.length >= SEGMENT_THRESHOLD_BYTES) record = this.segments.append(raw);
     const envelope = renderEnvelope(summary.envelope, false);
     return {
       summaryJson: JSON.stringify(summary),

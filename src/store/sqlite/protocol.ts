@@ -21,8 +21,6 @@ export type FromWorker =
       requests: number;
       commitMs: number;
       bytes: number;
-      /** The requests' message buffers, moved back for reuse (buffer-pool.ts). */
-      buffers: ArrayBuffer[];
     }
   | { type: 'closed'; error?: SerializedError };
 

@@ -21,19 +21,20 @@
 // served as a different message. Two forms:
 // - v2 (written now): the row stores the record's nonce (bodies.seg_nonce), and the associated data is the
 //   body size. A record found at the row's place with another nonce was put there by someone else; the tag
-//   then authenticates the bytes under the nonce the row expects. The nonce is known before the row id or the
-//   place, so a body can be sealed as soon as it reaches the writer thread, while the batch before it waits
-//   for its fsyncs (prepared-bodies.ts), instead of inside its own batch.
+//   then authenticates the bytes under the nonce the row expects. The nonce is known before the row id, so a
+//   body is sealed and written as soon as it reaches the writer thread, while the batch before it waits for
+//   its fsyncs (prepared-bodies.ts), instead of inside its own batch. The form is in segment-record.mjs.
 // - v1 (rows from before, seg_nonce NULL): the associated data is (segment, offset, body id, size).
 //
 // Space: a body whose last reference goes has its row deleted; its bytes stay until the segment holds no
 // live record (then the file is deleted at the next open). TODO: a compaction that rewrites segments whose
 // live ratio is low (copy live records to the current segment, update the rows, commit, delete the file).
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { StoreError } from '../types.ts';
+import { NONCE_BYTES, recordAssociatedData, TAG_BYTES } from './segment-record.mjs';
 
 /** Bodies at least this large go to a segment. Below it, a body is a few SQLite pages and the per-record
  * overhead (28 bytes, a separate file write) is not worth it; 8 KiB measured with bench:store (1 KB
@@ -43,8 +44,6 @@ export const SEGMENT_THRESHOLD_BYTES = 8 * 1024;
  * rewrite, and keeps the number of files small (one per 64 MiB of mail). */
 export const SEGMENT_MAX_BYTES = 64 * 1024 * 1024;
 export const SEGMENTS_DIR = 'bodies';
-const NONCE_BYTES = 12;
-const TAG_BYTES = 16;
 const RECORD_OVERHEAD_BYTES = NONCE_BYTES + TAG_BYTES;
 const KEY_INFO = 'mailstack store-bodies v1';
 /** Nonces drawn from the RNG at once. */
@@ -88,21 +87,6 @@ function associatedDataV1(segment: number, offset: number, bodyId: number, size:
   return ad;
 }
 
-/** v2 records: the row holds the nonce; the associated data carries the size and the format. */
-function associatedDataV2(size: number): Buffer {
-  const ad = Buffer.alloc(1 + 8);
-  ad.writeUInt8(2, 0);
-  ad.writeBigUInt64BE(BigInt(size), 1);
-  return ad;
-}
-
-/** A body sealed for a segment, before it has a place: the record's three parts. */
-export interface SealedBody {
-  nonce: Buffer;
-  sealed: Buffer;
-  tag: Buffer;
-}
-
 /** Fresh random nonces, cut from a pool filled NONCE_POOL at a time (one RNG call instead of 256). */
 class NoncePool {
   private pool = Buffer.alloc(0);
@@ -119,24 +103,6 @@ class NoncePool {
     return nonce;
   }
 }
-
-/** Seals bodies for segment records (v2). */
-export class BodySealer {
-  private readonly nonces = new NoncePool();
-
-  constructor(private readonly key: Buffer) {}
-
-  seal(raw: Uint8Array): SealedBody {
-    const nonce = this.nonces.next();
-    const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
-    cipher.setAAD(associatedDataV2(raw.byteLength));
-    // Ciphertext and tag as two parts of the record (written with writev): no copy into one buffer.
-    const sealed = cipher.update(raw);
-    cipher.final();
-    return { nonce, sealed, tag: cipher.getAuthTag() };
-  }
-}
-
 
 export interface SegmentRef {
   segment: number;
@@ -156,10 +122,10 @@ interface DurableWait {
 
 /**
  * The writer worker's side. Records are appended as requests arrive (append()); the segment I/O thread
- * (segment-io.mjs) writes them and fdatasyncs them, again and again while there is more; the writer commits a
- * batch once durable() says its records are on disk. So the disk is kept busy with the next records while
- * the writer runs a batch's SQL and its COMMIT, instead of each batch waiting for its own segment write and
- * then its own commit in turn (bench:store, 100 KB at 32 writers).
+ * (segment-io.mjs) seals and writes each at once and fdatasyncs them, again and again while there is more; the
+ * writer commits a batch once durable() says its records are on disk. So the disk is kept busy with the next
+ * records while the writer parses bodies and runs a batch's SQL and its COMMIT, instead of each batch waiting
+ * for its own segment write and then its own commit in turn (bench:store, 100 KB at 32 writers).
  *
  * Records are appended outside the database's write lock, so two processes on one data directory (a CLI
  * racing the server) must never append to the same file: a writer appends only to segment files it created
@@ -187,9 +153,14 @@ export class SegmentWriter {
   private resolveIoClosed: (() => void) | null = null;
   /** Records whose write failed, as seq ranges: never reported durable, even after later records are. */
   private readonly lost: { from: number; to: number; error: Error }[] = [];
+  private readonly nonces = new NoncePool();
 
-  constructor(private readonly dir: string) {
-    this.io = new Worker(new URL('./segment-io.mjs', import.meta.url));
+  /** `bodyKey`: deriveBodyKey() of the store key; the I/O thread seals with it. */
+  constructor(
+    private readonly dir: string,
+    bodyKey: Buffer,
+  ) {
+    this.io = new Worker(new URL('./segment-io.mjs', import.meta.url), { workerData: { key: new Uint8Array(bodyKey) } });
     this.io.on('message', (message: { type: string; seq?: number; message?: string }) => {
       if (message.type === 'durable') this.onDurable(message.seq as number);
       else if (message.type === 'failed') this.fail(new Error(message.message));
@@ -216,20 +187,23 @@ export class SegmentWriter {
     }
   }
 
-  /** Appends a sealed record (written in the background); the ticket says where it goes. */
-  append(body: SealedBody): SegmentTicket {
+  /**
+   * Appends `body` as a record: the segment I/O thread seals it and writes it in the background. The ticket
+   * says where it goes; the nonce, which the row stores, names it. The I/O thread reads `body` until the
+   * record is written: its memory must not change before durable() covers the ticket. The writer's bodies
+   * are in shared memory (buffer-pool.ts), so they reach that thread without a copy.
+   */
+  append(body: Uint8Array): { ticket: SegmentTicket; nonce: Buffer } {
     if (this.ioClosed) throw new StoreError('unavailable', 'body segments are closed');
-    const length = body.nonce.length + body.sealed.length + body.tag.length;
+    const length = body.byteLength + RECORD_OVERHEAD_BYTES;
     if (this.fd < 0 || (this.position > 0 && this.position + length > SEGMENT_MAX_BYTES)) this.startSegment();
     const seq = this.nextSeq++;
     const ticket = { segment: this.segment, offset: this.position, seq };
-    const parts = [body.nonce, body.sealed, body.tag];
-    // Moved, not copied, where a part owns its memory (the ciphertext); the small parts are cloned.
-    const transfer = parts.filter((part) => part.byteOffset === 0 && part.byteLength === part.buffer.byteLength && part.buffer instanceof ArrayBuffer).map((part) => part.buffer as ArrayBuffer);
-    this.io.postMessage({ type: 'write', fd: this.fd, position: this.position, parts, lastSeq: seq }, transfer);
+    const nonce = this.nonces.next();
+    this.io.postMessage({ type: 'record', fd: this.fd, position: this.position, seq, nonce, body });
     this.lastSeqOf.set(this.segment, seq);
     this.position += length;
-    return ticket;
+    return { ticket, nonce };
   }
 
   /** The seq of the last record appended so far (0: none). */
@@ -390,7 +364,7 @@ export class SegmentReader {
       throw new StoreError('corrupt', `body #${bodyId} in ${path} (offset ${offset}) fails authentication: it is not the record its row names (altered or moved)`);
     }
     const decipher = createDecipheriv('aes-256-gcm', this.key, recordNonce);
-    decipher.setAAD(nonce !== null ? associatedDataV2(size) : associatedDataV1(segment, offset, bodyId, size));
+    decipher.setAAD(nonce !== null ? recordAssociatedData(size) : associatedDataV1(segment, offset, bodyId, size));
     decipher.setAuthTag(record.subarray(NONCE_BYTES + size));
     const plain = decipher.update(record.subarray(NONCE_BYTES, NONCE_BYTES + size));
     try {

@@ -8,13 +8,15 @@ import type { MailboxChange } from '../types.ts';
 import { StoreError } from '../types.ts';
 import type { FromWorker, SerializedError, ToWorker, WorkerInit } from './protocol.ts';
 import type { WriteOpName, WriteOps } from './write-ops.ts';
-import { TransferBufferPool } from './buffer-pool.ts';
+import { SharedBufferPool } from './buffer-pool.ts';
 
 type Method<K extends WriteOpName> = WriteOps[K] extends (...args: infer A) => infer R ? { args: A; result: R } : never;
 
 interface Waiting {
   resolve(value: unknown): void;
   reject(error: Error): void;
+  /** The request's message bytes (buffer-pool.ts), back to the pool with its outcome. */
+  buffers: SharedArrayBuffer[];
 }
 
 export interface WriterStats {
@@ -41,7 +43,7 @@ export class Writer {
   private failure: StoreError | null = null;
   private closed: Promise<void> | null = null;
   private resolveClosed: (() => void) | null = null;
-  private readonly buffers = new TransferBufferPool();
+  private readonly buffers = new SharedBufferPool();
   readonly stats: WriterStats = { batches: 0, requests: 0, busyMs: 0 };
 
   private constructor(
@@ -86,10 +88,10 @@ export class Writer {
     if (this.closed) return Promise.reject(new StoreError('unavailable', 'the store is closed'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      const transfer: ArrayBuffer[] = [];
-      const message: ToWorker = { type: 'request', id, op, args: args.map((arg) => transferable(arg, transfer, this.buffers)) };
-      this.worker.postMessage(message, transfer);
+      const buffers: SharedArrayBuffer[] = [];
+      this.waiting.set(id, { resolve: resolve as (value: unknown) => void, reject, buffers });
+      const message: ToWorker = { type: 'request', id, op, args: args.map((arg) => shared(arg, buffers, this.buffers)) };
+      this.worker.postMessage(message);
     });
   }
 
@@ -165,7 +167,6 @@ export class Writer {
       this.stats.batches++;
       this.stats.requests += message.requests;
       this.stats.busyMs += message.commitMs;
-      for (const buffer of message.buffers) this.buffers.release(buffer);
       this.uncheckpointedBytes += message.bytes + message.requests * REQUEST_OVERHEAD_BYTES;
       this.maybeCheckpoint();
       // Publish before resolving: whoever awaited the write then finds its own change already delivered.
@@ -174,6 +175,7 @@ export class Writer {
         const waiting = this.waiting.get(outcome.id);
         if (!waiting) continue;
         this.waiting.delete(outcome.id);
+        for (const buffer of waiting.buffers) this.buffers.release(buffer);
         if (outcome.ok) waiting.resolve(outcome.value);
         else waiting.reject(toError(outcome.error));
       }
@@ -189,18 +191,18 @@ export class Writer {
   }
 }
 
-/** Copies message bytes into a buffer of the pool that is moved to the worker instead of cloned: one memcpy
- * instead of the structured-clone serializer (which costs ~10x more for a 100 KB message on the main thread),
- * into memory used before. The caller's Buffer is left untouched. */
-function transferable(arg: unknown, transfer: ArrayBuffer[], pool: TransferBufferPool): unknown {
-  const move = (bytes: Uint8Array): Uint8Array => {
-    const copy = pool.copy(bytes);
-    transfer.push(copy.buffer as ArrayBuffer);
-    return copy;
+/** Copies message bytes into shared memory from the pool: one memcpy, and the worker threads read that memory
+ * itself (the structured-clone serializer costs ~10x more for a 100 KB message on the main thread). The
+ * caller's Buffer is left untouched. */
+function shared(arg: unknown, used: SharedArrayBuffer[], pool: SharedBufferPool): unknown {
+  const copy = (bytes: Uint8Array): Uint8Array => {
+    const view = pool.copy(bytes);
+    used.push(view.buffer as SharedArrayBuffer);
+    return view;
   };
-  if (arg instanceof Uint8Array) return move(arg);
+  if (arg instanceof Uint8Array) return copy(arg);
   if (arg !== null && typeof arg === 'object' && 'raw' in arg && (arg as { raw: unknown }).raw instanceof Uint8Array) {
-    return { ...(arg as Record<string, unknown>), raw: move((arg as { raw: Uint8Array }).raw) };
+    return { ...(arg as Record<string, unknown>), raw: copy((arg as { raw: Uint8Array }).raw) };
   }
   return arg;
 }
