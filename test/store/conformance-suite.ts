@@ -203,6 +203,24 @@ export function runStoreConformance(name: string, makeStore: MakeStore): void {
         assert.equal((await store.mail.listMessages(inbox)).length, 40);
       }));
 
+    test('a request that fails after it wrote, among many at once, leaves nothing; the others commit with their own UIDs', () =>
+      withStore(makeStore, async (store) => {
+        const bob = await userWithDomain(store);
+        const inbox = await inboxOf(store, bob);
+        const results = await Promise.allSettled([
+          ...Array.from({ length: 20 }, (_, i) => store.mail.append(inbox, { raw: message(`m${i}`) })),
+          // Stores Bob's copy, then fails on the second target: the whole request must roll back.
+          store.mail.deliver({ raw: message('Half'), targets: [{ userId: bob.id }, { userId: 424242 }] }),
+          ...Array.from({ length: 20 }, (_, i) => store.mail.deliver({ raw: message(`n${i}`), targets: [{ userId: bob.id }] })),
+        ]);
+        assert.equal(results[20]?.status, 'rejected');
+        assert.equal(results.filter((r) => r.status === 'rejected').length, 1);
+        const listed = await store.mail.listMessages(inbox);
+        assert.equal(listed.length, 40);
+        assert.deepEqual(listed.map((m) => m.uid), Array.from({ length: 40 }, (_, i) => i + 1), 'no UID taken by the failed request');
+        assert.equal((await store.mail.getMailboxById(inbox))?.uidNext, 41);
+      }));
+
     test('flags: add, remove, set with new modseqs; UNCHANGEDSINCE reports modified messages (RFC 7162 3.1.3)', () =>
       withStore(makeStore, async (store) => {
         const bob = await userWithDomain(store);

@@ -56,11 +56,12 @@ export class BodyPreparer {
     return this.entries.get(raw.buffer)?.prepared?.record?.ticket ?? null;
   }
 
-  /** The prepared body of `raw`, done now if it was not prepared ahead; throws what preparing threw. */
+  /** The prepared body of `raw`, done now if it was not prepared ahead; throws what preparing threw. The entry
+   * stays (it goes with the request's buffer): a batch that runs again after a failing request (writer-worker.ts)
+   * finds the same body, and the same segment record. */
   take(raw: Buffer): PreparedBody {
     const entry = this.entries.get(raw.buffer);
     if (entry && entry.raw.byteOffset === raw.byteOffset && entry.raw.byteLength === raw.byteLength) {
-      this.entries.delete(raw.buffer);
       if (entry.failure) throw entry.failure;
       return entry.prepared!;
     }
@@ -75,9 +76,12 @@ export class BodyPreparer {
     // Sealed and written by the segment I/O thread while this one goes on with the next body.
     if (this.segments && raw.length >= SEGMENT_THRESHOLD_BYTES) record = this.segments.append(raw);
     const envelope = renderEnvelope(summary.envelope, false);
+    // A line break in it means a literal: 8-bit text (or CR, LF, NUL), which UTF8=ACCEPT may render otherwise.
+    // Without one, both renderings are the same string.
+    const sameForUtf8 = !envelope.includes('\r\n') || envelope === renderEnvelope(summary.envelope, true);
     return {
       summaryJson: JSON.stringify(summary),
-      envelope: envelope === renderEnvelope(summary.envelope, true) ? envelope : null,
+      envelope: sameForUtf8 ? envelope : null,
       headerText: text.header.toLowerCase(), bodyText: text.body.toLowerCase(),
       record,
     };
