@@ -198,52 +198,61 @@ function mailbox(tokens: Token[]): Parsed {
   return { address: { name, adl, mailbox: spec.mailbox, host: spec.host }, stop: spec.error || trailing };
 }
 
+/** The state of parseAddressList: the addresses so far and the tokens of the one being read. */
+interface ListState {
+  out: EnvelopeAddress[];
+  chunk: Token[];
+  stopped: boolean;
+}
+
+/** Ends the address being read: parses its tokens and adds it. (A module function, not a closure per call:
+ *  tsx's keepNames wraps each named closure in a __name() call when it is made.) */
+function emitAddress(state: ListState): void {
+  if (state.out.length < MAX_ADDRESSES && !state.stopped) {
+    const parsed = mailbox(state.chunk);
+    if (parsed.address) state.out.push(parsed.address);
+    state.stopped = parsed.stop;
+  }
+  state.chunk = [];
+}
+
 /** Parse an address-list header value (raw, unfolded). Null when it holds no address at all. */
 export function parseAddressList(value: string): EnvelopeAddress[] | null {
   const tokens = tokenize(value);
-  const out: EnvelopeAddress[] = [];
-  let chunk: Token[] = [];
+  const state: ListState = { out: [], chunk: [], stopped: false };
+  const out = state.out;
   let inAngle = false;
   let inGroup = false;
-  let stopped = false;
-  const emit = (): void => {
-    if (out.length < MAX_ADDRESSES && !stopped) {
-      const parsed = mailbox(chunk);
-      if (parsed.address) out.push(parsed.address);
-      stopped = parsed.stop;
-    }
-    chunk = [];
-  };
   for (const t of tokens) {
-    if (stopped) break;
+    if (state.stopped) break;
     if (t.kind === 'special') {
       if (t.text === '<') inAngle = true;
       else if (t.text === '>') inAngle = false;
       else if (!inAngle && t.text === ',') {
-        emit();
+        emitAddress(state);
         continue;
-      } else if (!inAngle && t.text === ':' && !inGroup && chunk.some(isAt)) {
+      } else if (!inAngle && t.text === ':' && !inGroup && state.chunk.some(isAt)) {
         // "a@b: ..." is not a group name: a syntax error after an address, which ends the list.
-        emit();
-        stopped = true;
+        emitAddress(state);
+        state.stopped = true;
         continue;
       } else if (!inAngle && t.text === ':' && !inGroup) {
         // RFC 5322 3.4 group: display-name ":" [group-list] ";". RFC 9051 7.5.2: start marker has the group
         // name as mailbox and NIL host.
-        if (out.length < MAX_ADDRESSES) out.push({ name: null, adl: null, mailbox: phrase(chunk) ?? '', host: null });
-        chunk = [];
+        if (out.length < MAX_ADDRESSES) out.push({ name: null, adl: null, mailbox: phrase(state.chunk) ?? '', host: null });
+        state.chunk = [];
         inGroup = true;
         continue;
       } else if (!inAngle && t.text === ';') {
-        emit();
-        if (inGroup && !stopped && out.length < MAX_ADDRESSES) out.push({ name: null, adl: null, mailbox: null, host: null });
+        emitAddress(state);
+        if (inGroup && !state.stopped && out.length < MAX_ADDRESSES) out.push({ name: null, adl: null, mailbox: null, host: null });
         inGroup = false;
         continue;
       }
     }
-    chunk.push(t);
+    state.chunk.push(t);
   }
-  if (!stopped) emit();
-  if (inGroup && !stopped && out.length < MAX_ADDRESSES) out.push({ name: null, adl: null, mailbox: null, host: null });
+  if (!state.stopped) emitAddress(state);
+  if (inGroup && !state.stopped && out.length < MAX_ADDRESSES) out.push({ name: null, adl: null, mailbox: null, host: null });
   return out.length > 0 ? out : null;
 }

@@ -43,19 +43,23 @@ export function isKnownCharset(charset: string): boolean {
 
 /** UTF-8 when valid, else Latin-1: how raw 8-bit header bytes are read. */
 export function bytesToString(bytes: Uint8Array): string {
-  let ascii = true;
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i]! >= 0x80) {
-      ascii = false;
-      break;
+  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  return rangeToString(buffer, 0, buffer.length);
+}
+
+/** bytesToString of raw[start, end), without a view object per call (header values are read this way, ~15
+ *  per message at delivery). */
+export function rangeToString(raw: Buffer, start: number, end: number): string {
+  for (let i = start; i < end; i++) {
+    if (raw[i]! >= 0x80) {
+      try {
+        return strictUtf8.decode(raw.subarray(start, end));
+      } catch {
+        return raw.toString('latin1', start, end);
+      }
     }
   }
-  if (ascii) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
-  try {
-    return strictUtf8.decode(bytes);
-  } catch {
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
-  }
+  return raw.toString('latin1', start, end);
 }
 
 /** Decode bytes declared to be in `charset` (null: undeclared). Never throws. */

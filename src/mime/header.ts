@@ -1,6 +1,6 @@
 // Header blocks: where each field starts and ends in the raw bytes, and its unfolded value. Offsets are exact
 // byte positions, so sections (HEADER, HEADER.FIELDS, MIME) are sliced from the stored message directly.
-import { bytesToString } from './charset.ts';
+import { rangeToString } from './charset.ts';
 import { MAX_HEADER_FIELDS, MAX_HEADER_VALUE_CHARS } from './limits.ts';
 
 export interface HeaderField {
@@ -64,8 +64,18 @@ export function parseHeaderBlock(raw: Buffer, start: number, end: number): Heade
  *  8-bit bytes are read as UTF-8 when valid, else Latin-1. */
 export function fieldValue(raw: Buffer, field: HeaderField): string {
   const limit = Math.min(field.valueEnd, field.valueStart + MAX_HEADER_VALUE_CHARS);
-  const text = bytesToString(raw.subarray(field.valueStart, limit));
-  return text.replace(/\r?\n/g, '').replace(/^[ \t]+|[ \t]+$/g, '');
+  let text = rangeToString(raw, field.valueStart, limit);
+  if (text.includes('\n')) text = text.replace(/\r?\n/g, '');
+  return trimBlanks(text);
+}
+
+/** Without leading and trailing spaces and tabs (String.prototype.trim takes other whitespace too). */
+function trimBlanks(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && (text.charCodeAt(start) === 0x20 || text.charCodeAt(start) === 0x09)) start++;
+  while (end > start && (text.charCodeAt(end - 1) === 0x20 || text.charCodeAt(end - 1) === 0x09)) end--;
+  return start === 0 && end === text.length ? text : text.slice(start, end);
 }
 
 /** The first field of that name, or null. */

@@ -2,9 +2,14 @@
 // it renders so the IMAP server and the differential tests share one renderer.
 import type { BodyPart, Envelope, EnvelopeAddress } from './types.ts';
 
+/** What makes a string more than `"` + s + `"`: a byte a quoted string cannot hold, a quoted-special, 8-bit. */
+const NEEDS_CARE = /[\r\n\0"\\\u0080-\uffff]/;
+
 /** RFC 9051 4.3: a quoted string when the text allows it, else a literal (CR, LF, NUL or 8-bit text). With
  *  `utf8` (after ENABLE UTF8=ACCEPT, RFC 9051 / RFC 6855) 8-bit text may be quoted. */
 export function imapString(s: string, utf8 = false): string {
+  // Most strings (subjects, addresses, MIME parameters) are plain ASCII without quotes: one test, no copy.
+  if (!NEEDS_CARE.test(s)) return `"${s}"`;
   if (/[\r\n\0]/.test(s) || (!utf8 && /[^\x00-\x7f]/.test(s))) return `{${Buffer.byteLength(s)}}\r\n${s}`;
   return `"${s.replace(/(["\\])/g, '\\$1')}"`;
 }
@@ -19,8 +24,7 @@ function addressList(list: EnvelopeAddress[] | null, utf8: boolean): string {
 }
 
 export function renderEnvelope(e: Envelope, utf8 = false): string {
-  const s = (v: string | null) => imapNString(v, utf8);
-  return `(${s(e.date)} ${s(e.subject)} ${addressList(e.from, utf8)} ${addressList(e.sender, utf8)} ${addressList(e.replyTo, utf8)} ${addressList(e.to, utf8)} ${addressList(e.cc, utf8)} ${addressList(e.bcc, utf8)} ${s(e.inReplyTo)} ${s(e.messageId)})`;
+  return `(${imapNString(e.date, utf8)} ${imapNString(e.subject, utf8)} ${addressList(e.from, utf8)} ${addressList(e.sender, utf8)} ${addressList(e.replyTo, utf8)} ${addressList(e.to, utf8)} ${addressList(e.cc, utf8)} ${addressList(e.bcc, utf8)} ${imapNString(e.inReplyTo, utf8)} ${imapNString(e.messageId, utf8)})`;
 }
 
 function params(p: Record<string, string>, utf8: boolean): string {
@@ -40,18 +44,17 @@ function language(l: string[] | null, utf8: boolean): string {
 
 /** RFC 9051 7.5.2: BODYSTRUCTURE (extended = true) or BODY (extended = false). */
 export function renderBodyStructure(part: BodyPart, extended: boolean, utf8 = false): string {
-  const s = (v: string | null) => imapNString(v, utf8);
   if (part.type === 'multipart' && part.children && part.children.length > 0) {
     let out = '(' + part.children.map((c) => renderBodyStructure(c, extended, utf8)).join('') + ' ' + imapString(part.subtype, utf8);
-    if (extended) out += ` ${params(part.params, utf8)} ${disposition(part.disposition, utf8)} ${language(part.language, utf8)} ${s(part.location)}`;
+    if (extended) out += ` ${params(part.params, utf8)} ${disposition(part.disposition, utf8)} ${language(part.language, utf8)} ${imapNString(part.location, utf8)}`;
     return out + ')';
   }
-  let out = `(${imapString(part.type, utf8)} ${imapString(part.subtype, utf8)} ${params(part.params, utf8)} ${s(part.id)} ${s(part.description)} ${imapString(part.encoding, utf8)} ${part.size}`;
+  let out = `(${imapString(part.type, utf8)} ${imapString(part.subtype, utf8)} ${params(part.params, utf8)} ${imapNString(part.id, utf8)} ${imapNString(part.description, utf8)} ${imapString(part.encoding, utf8)} ${part.size}`;
   if (part.type === 'message' && part.envelope && part.children && part.children[0]) {
     out += ` ${renderEnvelope(part.envelope, utf8)} ${renderBodyStructure(part.children[0], extended, utf8)} ${part.lines ?? 0}`;
   } else if (part.type === 'text') {
     out += ` ${part.lines ?? 0}`;
   }
-  if (extended) out += ` ${s(part.md5)} ${disposition(part.disposition, utf8)} ${language(part.language, utf8)} ${s(part.location)}`;
+  if (extended) out += ` ${imapNString(part.md5, utf8)} ${disposition(part.disposition, utf8)} ${language(part.language, utf8)} ${imapNString(part.location, utf8)}`;
   return out + ')';
 }

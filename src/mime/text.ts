@@ -90,29 +90,30 @@ function partText(raw: Buffer, part: BodyPart): string {
   return part.subtype === 'html' ? htmlToText(text) : text;
 }
 
+/** The text of a part's text/* leaves, in order, until MAX_SEARCH_BODY_CHARS are collected. */
+function collectBodyText(raw: Buffer, part: BodyPart, collected: { chunks: string[]; size: number }): void {
+  if (collected.size >= MAX_SEARCH_BODY_CHARS) return;
+  if (part.children) {
+    // An encapsulated message contributes its body text; its header is not body text (Dovecot's BODY
+    // search does not match it either).
+    for (const c of part.children) collectBodyText(raw, c, collected);
+    return;
+  }
+  if (part.type !== 'text') return;
+  const t = partText(raw, part);
+  collected.chunks.push(t);
+  collected.size += t.length;
+}
+
 /** Decoded text for SEARCH: the top-level header fields ("name: value" lines, RFC 2047 decoded) and the body
  *  text (text/* parts transfer-decoded and converted from their charset, HTML reduced to text, non-text parts
  *  skipped; the bodies of encapsulated messages included, their headers not). Both bounded (limits.ts). Never throws.
  *  Pass the message's summary when it is at hand (the store has just computed it) to avoid parsing twice. */
 export function extractSearchText(raw: Buffer, summary: MessageSummary = summarizeMessage(raw)): { header: string; body: string } {
   const header = headerText(raw, 0, summary.headerSize, MAX_SEARCH_HEADER_CHARS);
-  const chunks: string[] = [];
-  let size = 0;
-  const visit = (part: BodyPart): void => {
-    if (size >= MAX_SEARCH_BODY_CHARS) return;
-    if (part.children) {
-      // An encapsulated message contributes its body text; its header is not body text (Dovecot's BODY
-      // search does not match it either).
-      for (const c of part.children) visit(c);
-      return;
-    }
-    if (part.type !== 'text') return;
-    const t = partText(raw, part);
-    chunks.push(t);
-    size += t.length;
-  };
-  visit(summary.bodyStructure);
-  let body = chunks.join('\n');
+  const collected = { chunks: [] as string[], size: 0 };
+  collectBodyText(raw, summary.bodyStructure, collected);
+  let body = collected.chunks.join('\n');
   if (body.length > MAX_SEARCH_BODY_CHARS) body = body.slice(0, MAX_SEARCH_BODY_CHARS);
   return { header, body };
 }
