@@ -17,7 +17,7 @@
 // database file. (The SQLite backup API alone no longer copies every body.)
 //
 // Threads: the writer (sqlite/writer-worker.ts, every mutation, group commit), the segment writer
-// (sqlite/segment-io.mjs: writes and fdatasyncs body records as they are appended), the checkpointer
+// (sqlite/segment-io.mjs: seals, writes and fdatasyncs body records as they are appended), the checkpointer
 // (sqlite/checkpointer.mjs: WAL checkpoints and verify()), and reads on the caller's thread (sqlite/reader.ts).
 //
 // Implementation notes:

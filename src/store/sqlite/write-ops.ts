@@ -548,8 +548,8 @@ export class WriteOps {
   }
 
   private insertBody(raw: Buffer): BodyRef {
-    // Parsed (and sealed, and appended to a segment) in the writer thread, mostly before this batch began:
-    // never on the main thread.
+    // Parsed (and appended to a segment, which the segment thread seals) in the writer thread, mostly before
+    // this batch began: never on the main thread.
     const body = this.bodies.take(raw);
     let id: number;
     if (body.record) {
