@@ -162,17 +162,15 @@ function failBatch(batch: readonly Request[], error: unknown, doing: string): vo
 
 type RequestsRun =
   | { kind: 'done'; outcomes: RequestOutcome[]; changes: MailboxChange[] }
-  /** A request failed while the batch ran without savepoints: roll back and run it again with them. */
-  | { kind: 'retry' }
   /** Nothing of the batch can commit; these are the results to post. */
   | { kind: 'failed'; results: RequestOutcome[] };
 
 /**
  * Runs a batch's requests inside one transaction (BEGIN IMMEDIATE; the caller commits or rolls back).
- * `isolated`: each request in a SAVEPOINT of its own, so that a failing one rolls back alone. Without it a
- * failing request leaves the transaction half-done, and the caller runs the batch again isolated. Most batches
- * are deliveries that do not fail, and a savepoint per request costs each one two statements plus a copy of
- * every page it touches into the statement journal (16 KiB pages).
+ * `isolated`: each request in a SAVEPOINT of its own, so that a failing one rolls back alone. A run without
+ * them that meets a failing request rolls the transaction back and runs the batch again isolated. Most
+ * batches are deliveries that do not fail, and a savepoint per request costs each one two statements plus a
+ * copy of every page it touches into the statement journal (16 KiB pages).
  */
 function runRequests(batch: readonly Request[], isolated: boolean): RequestsRun {
   ops.recordsUsed = { maxSeq: 0, segments: new Set() };
@@ -202,7 +200,14 @@ function runRequests(batch: readonly Request[], isolated: boolean): RequestsRun 
       // A loop, not push(...): a STORE on 50,000 messages would pass 50,000 arguments in one call.
       for (const change of ops.changes) changes.push(change);
     } catch (error) {
-      if (!isolated) return { kind: 'retry' };
+      if (!isolated) {
+        try {
+          if (db.inTransaction) db.exec('ROLLBACK');
+        } catch {
+          /* the isolated run starts a new transaction or reports why it cannot */
+        }
+        return runRequests(batch, true);
+      }
       outcomes.push({ id: request.id, ok: false, error: serialize(error, `running ${request.op}`) });
       if (db.inTransaction) {
         rollbackToSavepoint.run();
@@ -226,22 +231,9 @@ async function runBatch(batch: Request[]): Promise<void> {
   let needed = 0;
   for (const request of batch) needed = Math.max(needed, recordSeq(request));
   const started = performance.now();
-  let run = runRequests(batch, false);
-  if (run.kind === 'retry') {
-    try {
-      if (db.inTransaction) db.exec('ROLLBACK');
-    } catch {
-      /* the isolated run below starts a new transaction or reports why it cannot */
-    }
-    run = runRequests(batch, true);
-  }
+  const run = runRequests(batch, false);
   if (run.kind === 'failed') {
     postBatch({ results: run.results, changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
-    return;
-  }
-  if (run.kind === 'retry') {
-    // Not reached: an isolated run never asks for another.
-    failBatch(batch, new StoreError('unavailable', 'the batch could not run'), 'running the batch');
     return;
   }
   const { outcomes, changes } = run;

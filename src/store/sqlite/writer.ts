@@ -195,16 +195,18 @@ export class Writer {
  * itself (the structured-clone serializer costs ~10x more for a 100 KB message on the main thread). The
  * caller's Buffer is left untouched. */
 function shared(arg: unknown, used: SharedArrayBuffer[], pool: SharedBufferPool): unknown {
-  const copy = (bytes: Uint8Array): Uint8Array => {
-    const view = pool.copy(bytes);
-    used.push(view.buffer as SharedArrayBuffer);
-    return view;
-  };
-  if (arg instanceof Uint8Array) return copy(arg);
+  if (arg instanceof Uint8Array) return sharedCopy(arg, used, pool);
   if (arg !== null && typeof arg === 'object' && 'raw' in arg && (arg as { raw: unknown }).raw instanceof Uint8Array) {
-    return { ...(arg as Record<string, unknown>), raw: copy((arg as { raw: Uint8Array }).raw) };
+    return { ...(arg as Record<string, unknown>), raw: sharedCopy((arg as { raw: Uint8Array }).raw, used, pool) };
   }
   return arg;
+}
+
+/** A module function, not a closure made per call (tsx's keepNames wraps each named closure in __name()). */
+function sharedCopy(bytes: Uint8Array, used: SharedArrayBuffer[], pool: SharedBufferPool): Uint8Array {
+  const view = pool.copy(bytes);
+  used.push(view.buffer as SharedArrayBuffer);
+  return view;
 }
 
 function toError(error: SerializedError): StoreError {
