@@ -61,7 +61,9 @@ const SPECIAL_USES: ReadonlySet<string> = new Set(['\\Drafts', '\\Junk', '\\Tras
 /** Queue ids: 10 upper-case hex digits (40 random bits), short like Postfix's and unique in practice. */
 const QUEUE_ID_BYTES = 5;
 
-interface BodyRef { id: number; size: number }
+/** A body row, and whether the message row about to point at it is already counted in its refs: a body is
+ * inserted with refs = 1 for its first message, which saves an UPDATE per delivery. */
+interface BodyRef { id: number; size: number; firstRefCounted?: boolean }
 
 export class WriteOps {
   /** Changes recorded by the current request; the worker takes them after each request. */
@@ -556,7 +558,7 @@ export class WriteOps {
       // The row names its record by the record's nonce (segments.ts, v2). The worker commits only once the
       // record is durable (recordsUsed); if this request rolls back, the record stays as unreferenced bytes.
       const { ticket, nonce } = body.record;
-      const info = this.sql("INSERT INTO bodies (size, refs, summary, envelope, raw, segment, seg_offset, seg_nonce) VALUES (?, 0, ?, ?, X'', ?, ?, ?)").run(
+      const info = this.sql("INSERT INTO bodies (size, refs, summary, envelope, raw, segment, seg_offset, seg_nonce) VALUES (?, 1, ?, ?, X'', ?, ?, ?)").run(
         raw.length,
         body.summaryJson,
         body.envelope,
@@ -568,11 +570,11 @@ export class WriteOps {
       this.recordsUsed.segments.add(ticket.segment);
       this.recordsUsed.maxSeq = Math.max(this.recordsUsed.maxSeq, ticket.seq);
     } else {
-      const info = this.sql('INSERT INTO bodies (size, refs, summary, envelope, raw) VALUES (?, 0, ?, ?, ?)').run(raw.length, body.summaryJson, body.envelope, raw);
+      const info = this.sql('INSERT INTO bodies (size, refs, summary, envelope, raw) VALUES (?, 1, ?, ?, ?)').run(raw.length, body.summaryJson, body.envelope, raw);
       id = Number(info.lastInsertRowid);
     }
     this.sql('INSERT INTO body_text (body_id, header, body) VALUES (?, ?, ?)').run(id, body.headerText, body.bodyText);
-    return { id, size: raw.length };
+    return { id, size: raw.length, firstRefCounted: true };
   }
 
   private releaseBody(bodyId: number, count: number): void {
@@ -582,10 +584,21 @@ export class WriteOps {
 
   private insertMessage(mailboxId: number, body: BodyRef, flags: string[], internalDate: number): { uid: number; modseq: number } {
     if (!Number.isFinite(internalDate)) throw new StoreError('invalid', `invalid internal date ${String(internalDate)}`);
-    const modseq = this.takeModseq(mailboxId);
-    const { uid } = this.sql(
-      'UPDATE mailboxes SET uid_next = uid_next + 1, message_count = message_count + 1, total_size = total_size + ? WHERE id = ? RETURNING uid_next - 1 AS uid',
-    ).get(body.size, mailboxId) as { uid: number };
+    // The UID, and the request's modseq if it has none yet for this mailbox: one UPDATE of the mailbox row.
+    let modseq = this.requestModseq.get(mailboxId);
+    let uid: number;
+    if (modseq === undefined) {
+      const row = this.sql(
+        'UPDATE mailboxes SET highest_modseq = highest_modseq + 1, uid_next = uid_next + 1, message_count = message_count + 1, total_size = total_size + ? WHERE id = ? RETURNING highest_modseq, uid_next - 1 AS uid',
+      ).get(body.size, mailboxId) as { highest_modseq: number; uid: number };
+      modseq = row.highest_modseq;
+      uid = row.uid;
+      this.requestModseq.set(mailboxId, modseq);
+    } else {
+      uid = (this.sql(
+        'UPDATE mailboxes SET uid_next = uid_next + 1, message_count = message_count + 1, total_size = total_size + ? WHERE id = ? RETURNING uid_next - 1 AS uid',
+      ).get(body.size, mailboxId) as { uid: number }).uid;
+    }
     this.sql('INSERT INTO messages (mailbox_id, uid, modseq, flags, seen, deleted, internal_date, size, body_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
       mailboxId,
       uid,
@@ -597,7 +610,8 @@ export class WriteOps {
       body.size,
       body.id,
     );
-    this.sql('UPDATE bodies SET refs = refs + 1 WHERE id = ?').run(body.id);
+    if (body.firstRefCounted) body.firstRefCounted = false;
+    else this.sql('UPDATE bodies SET refs = refs + 1 WHERE id = ?').run(body.id);
     this.changes.push({ kind: 'exists', mailboxId, uid, modseq, flags });
     return { uid, modseq };
   }
