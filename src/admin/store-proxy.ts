@@ -28,6 +28,7 @@ export function remoteStore(client: AdminClient): Store {
       },
     },
     verify: () => client.call('store.verify') as ReturnType<Store['verify']>,
+    compact: (options?: Parameters<Store['compact']>[0]) => client.call('store.compact', options ?? {}) as ReturnType<Store['compact']>,
     close: async () => client.close(),
   } as unknown as Store;
 }
@@ -52,5 +53,6 @@ export function storeHandlers(getStore: () => Store | null): Record<string, Admi
       return (fn as (...a: unknown[]) => unknown).apply(target, Array.isArray(args) ? args : []);
     },
     'store.verify': () => requireStore().verify(),
+    'store.compact': (params) => requireStore().compact((params ?? {}) as Parameters<Store['compact']>[0]),
   };
 }

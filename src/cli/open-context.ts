@@ -35,7 +35,8 @@ export async function openContext(options: CommandOptions): Promise<CommandConte
     if (err instanceof VaultError) throw new CliError(err.message, err.code === 'wrong_passphrase' ? EX.NOPERM : EX.CONFIG);
     throw err;
   }
-  const store = await openStore({ dir: storeDir(config), key: vault.deriveKey('store') });
+  // A command runs for seconds: no compaction timer (the server compacts; `mailstack store compact` asks it to).
+  const store = await openStore({ dir: storeDir(config), key: vault.deriveKey('store'), compactEveryMs: 0 });
   vault.close();
   return { config, configFile: file, store, server: null, close: () => store.close() };
 }

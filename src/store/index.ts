@@ -12,7 +12,8 @@
 // store.db-wal and store.db-shm (SQLite's write-ahead log, encrypted the same way, and its index, which
 // holds no data), store.keycheck (a MAC telling a wrong key from a damaged file), store.header (a MAC of the
 // database's 24 plaintext header bytes), bodies/seg-NNNNNN.dat (message bodies of 8 KiB and more, each an
-// AES-256-GCM record, appended and fdatasync'd before the commit that references them: sqlite/segments.ts).
+// AES-256-GCM record, appended and fdatasync'd before the commit that references them: sqlite/segments.ts;
+// compaction, hourly and on `compact()`, rewrites the files that are mostly expunged mail: sqlite/compaction.ts).
 // A consistent copy (backup) is the closed store's files, bodies/ included; the WAL must go with the
 // database file. (The SQLite backup API alone no longer copies every body.)
 //
@@ -37,6 +38,8 @@ export interface OpenStoreOptions {
   /** 32 random-looking bytes from the vault. */
   key: Buffer;
   log?: Logger;
+  /** Body-file compaction by itself every so many ms (default: hourly); 0 turns it off. */
+  compactEveryMs?: number;
 }
 
 /**
@@ -44,5 +47,10 @@ export interface OpenStoreOptions {
  * match this store, 'corrupt' when the database does not decrypt, 'unavailable' for I/O problems.
  */
 export function openStore(options: OpenStoreOptions): Promise<Store> {
-  return openSqliteStore(options.log ? { dir: options.dir, key: options.key, log: options.log } : { dir: options.dir, key: options.key });
+  return openSqliteStore({
+    dir: options.dir,
+    key: options.key,
+    ...(options.log ? { log: options.log } : {}),
+    ...(options.compactEveryMs !== undefined ? { compactEveryMs: options.compactEveryMs } : {}),
+  });
 }

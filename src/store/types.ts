@@ -341,7 +341,20 @@ export interface Store {
   readonly secrets: SecretStore;
   /** Checks every stored page/blob against its authentication tag. */
   verify(): Promise<{ ok: boolean; problems: string[] }>;
+  /** Gives the space of deleted message bodies back to the file system: rewrites the body files whose share of
+   * dead bytes is at least `minDeadRatio` (default 0.5; 0 rewrites every file with any). */
+  compact(options?: { minDeadRatio?: number }): Promise<CompactionReport>;
   close(): Promise<void>;
+}
+
+export interface CompactionReport {
+  /** Body files deleted. */
+  files: number;
+  /** Their size on disk. */
+  bytesFreed: number;
+  /** Live bodies copied out of them first (each written once more). */
+  bodiesMoved: number;
+  bytesMoved: number;
 }
 
 export type StoreErrorCode = 'not_found' | 'exists' | 'in_use' | 'invalid' | 'corrupt' | 'locked' | 'unavailable' | 'over_quota';

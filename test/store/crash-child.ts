@@ -1,14 +1,17 @@
 // Child process of crash.test.ts: opens the store, runs concurrent writers that deliver in a loop and
 // prints "ACK <id>" only after a delivery's promise resolved. The parent kills it with SIGKILL.
-// Usage: node --import tsx crash-child.ts DIR KEYHEX RUN WRITERS
+// With the mode "compact", a janitor runs beside them, again and again: it expunges the stored messages that
+// expungeable() picks ("EXPUNGING <id>" before, "EXPUNGED <id>" once done) and compacts every body file with
+// dead bytes ("COMPACTING" before, "COMPACTED <files>" after).
+// Usage: node --import tsx crash-child.ts DIR KEYHEX RUN WRITERS [compact]
 import { openStore } from '../../src/store/index.ts';
-import { CRASH_USER, crashMessage } from './crash-message.ts';
+import { CRASH_USER, crashId, crashMessage, expungeable } from './crash-message.ts';
 
-const [dir, keyHex, run, writersArg] = process.argv.slice(2);
-if (!dir || !keyHex || !run) throw new Error('usage: crash-child.ts DIR KEYHEX RUN [WRITERS]');
+const [dir, keyHex, run, writersArg, mode] = process.argv.slice(2);
+if (!dir || !keyHex || !run) throw new Error('usage: crash-child.ts DIR KEYHEX RUN [WRITERS] [compact]');
 const writers = Number(writersArg ?? 8);
 
-const store = await openStore({ dir, key: Buffer.from(keyHex, 'hex') });
+const store = await openStore({ dir, key: Buffer.from(keyHex, 'hex'), compactEveryMs: 0 });
 let user = await store.accounts.getUser(CRASH_USER);
 if (!user) {
   if (!(await store.accounts.hasDomain('example.test'))) await store.accounts.addDomain('example.test');
@@ -25,4 +28,25 @@ async function writer(index: number): Promise<never> {
   }
 }
 
-await Promise.all(Array.from({ length: writers }, (_, i) => writer(i)));
+async function janitor(): Promise<never> {
+  const inbox = (await store.mail.getMailbox(userId, 'INBOX'))!.id;
+  for (;;) {
+    const metas = await store.mail.listMessages(inbox);
+    const doomed: { uid: number; id: string }[] = [];
+    for (const message of await store.mail.getMessages(inbox, metas.map((m) => m.uid))) {
+      const id = crashId(message.summary.envelope.messageId);
+      if (id && expungeable(id)) doomed.push({ uid: message.uid, id });
+    }
+    if (doomed.length > 0) {
+      for (const { id } of doomed) process.stdout.write(`EXPUNGING ${id}\n`);
+      await store.mail.expunge(inbox, doomed.map((d) => d.uid));
+      for (const { id } of doomed) process.stdout.write(`EXPUNGED ${id}\n`);
+    }
+    process.stdout.write('COMPACTING\n');
+    const report = await store.compact({ minDeadRatio: 0 });
+    process.stdout.write(`COMPACTED ${report.files}\n`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+await Promise.all([...Array.from({ length: writers }, (_, i) => writer(i)), ...(mode === 'compact' ? [janitor()] : [])]);

@@ -19,6 +19,11 @@ export function crashMessage(id: string): Buffer {
   return Buffer.from(`From: load@example.org\r\nTo: ${CRASH_USER}\r\nSubject: crash ${id}\r\nMessage-ID: <${id}@crash.test>\r\n\r\n${lines.join('\r\n')}\r\n`);
 }
 
+/** The messages the compaction crash test expunges: a third of them, picked by id. */
+export function expungeable(id: string): boolean {
+  return createHash('sha256').update(id).digest()[1]! % 3 === 0;
+}
+
 /** The id back from a stored message's Message-ID. */
 export function crashId(messageId: string | null | undefined): string | null {
   const match = /^<([^@>]+)@crash\.test>$/.exec(messageId ?? '');

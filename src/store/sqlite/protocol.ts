@@ -21,6 +21,8 @@ export type FromWorker =
       requests: number;
       commitMs: number;
       bytes: number;
+      /** Segment files compaction deleted after this COMMIT: readers close their descriptors of them. */
+      removedSegments?: number[];
     }
   | { type: 'closed'; error?: SerializedError };
 

@@ -19,6 +19,15 @@ import { StoreError } from '../types.ts';
 import { statementCache, toStoreError, type SqliteDatabase, type SqliteStatement } from './connection.ts';
 import { canonicalName } from './names.ts';
 import type { SegmentReader } from './segments.ts';
+
+/** Where a body is: in its row (raw) or in a segment record. */
+interface BodyLocation {
+  size: number;
+  segment: number | null;
+  seg_offset: number | null;
+  seg_nonce: Buffer | null;
+  raw: Buffer | null;
+}
 import { uidRuns } from './uid-runs.ts';
 import {
   MAILBOX_COLUMNS,
@@ -248,13 +257,20 @@ export class Reader {
 
   getBody(bodyId: number): Buffer {
     return this.run(`reading body #${bodyId}`, () => {
-      const row = this.sql('SELECT size, segment, seg_offset, seg_nonce, CASE WHEN segment IS NULL THEN raw END AS raw FROM bodies WHERE id = ?').get(bodyId) as
-        | { size: number; segment: number | null; seg_offset: number | null; seg_nonce: Buffer | null; raw: Buffer | null }
-        | undefined;
+      const select = this.sql('SELECT size, segment, seg_offset, seg_nonce, CASE WHEN segment IS NULL THEN raw END AS raw FROM bodies WHERE id = ?');
+      const row = select.get(bodyId) as BodyLocation | undefined;
       if (!row) throw new StoreError('not_found', `body #${bodyId} does not exist`);
       if (row.segment === null) return row.raw as Buffer;
       if (!this.segments) throw new StoreError('unavailable', `body #${bodyId} is in a segment file and this reader has none`);
-      return this.segments.read(row.segment, row.seg_offset as number, bodyId, row.size, row.seg_nonce);
+      try {
+        return this.segments.read(row.segment, row.seg_offset as number, bodyId, row.size, row.seg_nonce);
+      } catch (error) {
+        // Compaction (compaction.ts) may have moved the record and deleted its file between the SELECT and the
+        // read. Then the row names another place now: read there, once. Anything else is the error it was.
+        const now = select.get(bodyId) as BodyLocation | undefined;
+        if (!now || now.segment === null || (now.segment === row.segment && now.seg_offset === row.seg_offset)) throw error;
+        return this.segments.read(now.segment, now.seg_offset as number, bodyId, now.size, now.seg_nonce);
+      }
     });
   }
 

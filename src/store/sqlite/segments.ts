@@ -26,9 +26,11 @@
 //   its fsyncs (prepared-bodies.ts), instead of inside its own batch. The form is in segment-record.mjs.
 // - v1 (rows from before, seg_nonce NULL): the associated data is (segment, offset, body id, size).
 //
-// Space: a body whose last reference goes has its row deleted; its bytes stay until the segment holds no
-// live record (then the file is deleted at the next open). TODO: a compaction that rewrites segments whose
-// live ratio is low (copy live records to the current segment, update the rows, commit, delete the file).
+// Space: a body whose last reference goes has its row deleted; its bytes stay in the segment until compaction
+// (compaction.ts) copies the segment's live records to the end of the current one, points their rows at the
+// copies, commits once the copies are durable, and then deletes the file. A crash before the commit leaves
+// copies no row references (at the end of a newer segment); a crash after it leaves a file no row references,
+// which the next open deletes.
 import { createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
@@ -44,7 +46,7 @@ export const SEGMENT_THRESHOLD_BYTES = 8 * 1024;
  * rewrite, and keeps the number of files small (one per 64 MiB of mail). */
 export const SEGMENT_MAX_BYTES = 64 * 1024 * 1024;
 export const SEGMENTS_DIR = 'bodies';
-const RECORD_OVERHEAD_BYTES = NONCE_BYTES + TAG_BYTES;
+export const RECORD_OVERHEAD_BYTES = NONCE_BYTES + TAG_BYTES;
 const KEY_INFO = 'mailstack store-bodies v1';
 /** Nonces drawn from the RNG at once. */
 const NONCE_POOL = 256;
@@ -204,6 +206,30 @@ export class SegmentWriter {
     this.lastSeqOf.set(this.segment, seq);
     this.position += length;
     return { ticket, nonce };
+  }
+
+  /** Whether this writer appends to `segment` now, or has records in it not yet durable: compaction leaves
+   * such a file alone. */
+  isBusy(segment: number): boolean {
+    return segment === this.segment || this.fds.has(segment);
+  }
+
+  /** Deletes a segment file no committed row references any more (compaction.ts, after its COMMIT), and makes
+   * the deletion durable. */
+  remove(segment: number): void {
+    if (this.isBusy(segment)) return;
+    try {
+      unlinkSync(segmentPath(this.dir, segment));
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ENOENT') throw error;
+    }
+    this.inodes.delete(segment);
+    const directory = openSync(join(this.dir, SEGMENTS_DIR), 'r');
+    try {
+      fsyncSync(directory);
+    } finally {
+      closeSync(directory);
+    }
   }
 
   /** The seq of the last record appended so far (0: none). */
@@ -374,6 +400,21 @@ export class SegmentReader {
       throw new StoreError('corrupt', `body #${bodyId} in ${path} (offset ${offset}) fails authentication: it was altered or moved`);
     }
     return plain;
+  }
+
+  /** Closes the descriptors of segments that compaction deleted: an open descriptor would keep the file's
+   * blocks allocated. A read of a row moved meanwhile opens the new segment (reader.ts retries once). */
+  forget(segments: Iterable<number>): void {
+    for (const segment of segments) {
+      const fd = this.fds.get(segment);
+      if (fd === undefined) continue;
+      this.fds.delete(segment);
+      try {
+        closeSync(fd);
+      } catch {
+        /* closing anyway */
+      }
+    }
   }
 
   close(): void {

@@ -6,6 +6,7 @@ import type {
   AccountStore,
   BanStore,
   ChangeFeed,
+  CompactionReport,
   MailboxChange,
   MailStore,
   QueueStore,
@@ -23,12 +24,21 @@ import { deriveBodyKey, SegmentReader } from './segments.ts';
 const VERIFY_RECORDS_PER_TURN = 64;
 /** Problems verify() lists one by one; beyond, a count (a wholly damaged segment is one story, not 10^5). */
 const MAX_LISTED_PROBLEMS = 100;
+/** How often an open store compacts its body files by itself (compaction.ts), and the share of dead bytes
+ * that makes a file worth rewriting: half, so that no live body is rewritten more than once per doubling. */
+export const COMPACT_EVERY_MS = 60 * 60 * 1000;
+const COMPACT_MIN_DEAD_RATIO = 0.5;
+/** Compaction requests for one file at most (each moves up to 256 bodies or 32 MiB): a 64 MiB file of small
+ * bodies takes a few dozen. */
+const MAX_STEPS_PER_FILE = 10_000;
 
 export interface SqliteStoreOptions {
   dir: string;
   /** 32 bytes, derived by the vault. */
   key: Buffer;
   log?: Logger;
+  /** Compaction by itself every so many ms (default COMPACT_EVERY_MS); 0: only when compact() is called. */
+  compactEveryMs?: number;
 }
 
 /** Subscribers per mailbox; changes arrive in commit order from the writer. */
@@ -92,6 +102,8 @@ class SqliteStore implements Store {
   readonly secrets: SecretStore;
   private closing: Promise<void> | null = null;
   private readonly segments: SegmentReader;
+  private compacting: Promise<CompactionReport> | null = null;
+  private readonly compactTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly options: SqliteStoreOptions,
@@ -101,6 +113,14 @@ class SqliteStore implements Store {
   ) {
     this.segments = new SegmentReader(options.dir, deriveBodyKey(options.key));
     const reader = new Reader(db, this.segments);
+    writer.onSegmentsRemoved = (segments) => this.segments.forget(segments);
+    const every = options.compactEveryMs ?? COMPACT_EVERY_MS;
+    if (every > 0) {
+      this.compactTimer = setInterval(() => {
+        this.compact().catch((error: unknown) => options.log?.warn({ err: (error as Error).message }, 'store compaction failed'));
+      }, every);
+      this.compactTimer.unref();
+    }
     // Reads are synchronous SQLite calls wrapped as promises: the interface is async so that a networked
     // backend (PostgreSQL) fits the same contract.
     const read = <T>(fn: () => T): Promise<T> => {
@@ -223,6 +243,38 @@ class SqliteStore implements Store {
     return { ok: problems.length === 0, problems };
   }
 
+  compact(options: { minDeadRatio?: number } = {}): Promise<CompactionReport> {
+    const ratio = options.minDeadRatio ?? COMPACT_MIN_DEAD_RATIO;
+    if (!(ratio >= 0 && ratio <= 1)) return Promise.reject(new StoreError('invalid', `minDeadRatio must be between 0 and 1, got ${String(ratio)}`));
+    // One at a time: a second call (the timer, the CLI) gets the report of the one running.
+    this.compacting ??= this.compactFiles(ratio).finally(() => {
+      this.compacting = null;
+    });
+    return this.compacting;
+  }
+
+  private async compactFiles(ratio: number): Promise<CompactionReport> {
+    const report: CompactionReport = { files: 0, bytesFreed: 0, bodiesMoved: 0, bytesMoved: 0 };
+    for (const file of await this.writer.call('segmentUsage')) {
+      const dead = file.fileBytes - file.liveBytes;
+      const worth = file.records === 0 || (dead > 0 && dead >= ratio * file.fileBytes);
+      if (!worth) continue;
+      for (let step = 0; step < MAX_STEPS_PER_FILE && !this.closing; step++) {
+        const done = await this.writer.call('compactSegment', file.segment);
+        report.bodiesMoved += done.moved;
+        report.bytesMoved += done.movedBytes;
+        if (done.removed) {
+          report.files++;
+          report.bytesFreed += done.fileBytes;
+        }
+        if (done.busy || done.removed || done.moved === 0) break;
+      }
+      if (this.closing) break;
+    }
+    if (report.files > 0) this.options.log?.info({ ...report }, 'store compacted body files');
+    return report;
+  }
+
   /** Reads and authenticates every live body record in the segment files (segments.ts). */
   private async verifySegments(): Promise<string[]> {
     const problems: string[] = [];
@@ -239,6 +291,18 @@ class SqliteStore implements Store {
       try {
         this.segments.read(row.segment, row.seg_offset, row.id, row.size, row.seg_nonce);
       } catch (error) {
+        // Between two turns, compaction may have moved the record (and deleted its file) or the body may have
+        // gone with its last message: check it where its row says it is now.
+        const now = this.db.prepare('SELECT size, segment, seg_offset, seg_nonce FROM bodies WHERE id = ?').get(row.id) as typeof row | undefined;
+        if (!now || now.segment === null) continue;
+        if (now.segment !== row.segment || now.seg_offset !== row.seg_offset) {
+          try {
+            this.segments.read(now.segment, now.seg_offset, row.id, now.size, now.seg_nonce);
+            continue;
+          } catch (moved) {
+            error = moved;
+          }
+        }
         failed++;
         if (problems.length < MAX_LISTED_PROBLEMS) problems.push(toStoreError(error, `verifying body #${row.id}`).message);
       }
@@ -250,6 +314,8 @@ class SqliteStore implements Store {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      if (this.compactTimer) clearInterval(this.compactTimer);
+      await this.compacting?.catch(() => undefined);
       await this.writer.close();
       this.db.close();
       this.segments.close();

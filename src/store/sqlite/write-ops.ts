@@ -34,6 +34,7 @@ import { statementCache, type SqliteDatabase, type SqliteStatement } from './con
 import { applyFlags, normalizeFlags, sameFlags } from './flags.ts';
 import { canonicalName, SEPARATOR, validName } from './names.ts';
 import { BodyPreparer } from './prepared-bodies.ts';
+import { compactSegmentStep, segmentUsage, type CompactionStep, type SegmentFiles, type SegmentUsage } from './compaction.ts';
 import { uidRuns } from './uid-runs.ts';
 import {
   asBuffer,
@@ -71,6 +72,8 @@ export class WriteOps {
   /** Segment records the rows of this batch reference: the worker commits only once they are durable, and
    * only if their files are still there (segments.ts). Reset by the worker per batch. */
   recordsUsed = { maxSeq: 0, segments: new Set<number>() };
+  /** Segment files to delete once the batch committed (compaction.ts). Reset by the worker per batch. */
+  removeAfterCommit: number[] = [];
   /** The modseq the current request took per mailbox (one per operation and mailbox). */
   private requestModseq = new Map<number, number>();
   private readonly prepared: (text: string) => SqliteStatement;
@@ -80,6 +83,8 @@ export class WriteOps {
     /** Summaries, search text and segment records worked out ahead (prepared-bodies.ts), or here if not;
      * without segments every body stays in SQLite. */
     private readonly bodies: BodyPreparer = new BodyPreparer(null),
+    /** The segment files, for compaction; null without segments. */
+    private readonly segmentFiles: SegmentFiles | null = null,
   ) {
     this.prepared = statementCache(db);
   }
@@ -478,6 +483,20 @@ export class WriteOps {
 
   deleteSecret(name: string): boolean {
     return this.sql('DELETE FROM secrets WHERE name = ?').run(name).changes > 0;
+  }
+
+  // ------------------------------------------------------------ body segments (compaction.ts)
+
+  /** Every segment file not in use by this writer, with the bytes its live records take. */
+  segmentUsage(): SegmentUsage[] {
+    return this.segmentFiles ? segmentUsage((text) => this.sql(text), this.segmentFiles) : [];
+  }
+
+  /** Moves a chunk of `segment`'s live records to the current segment; the file goes once none is left. */
+  compactSegment(segment: number): CompactionStep {
+    if (!this.segmentFiles) throw new StoreError('unavailable', 'this store keeps no body segments');
+    if (!Number.isInteger(segment) || segment < 1) throw new StoreError('invalid', `invalid segment ${String(segment)}`);
+    return compactSegmentStep((text) => this.sql(text), this.segmentFiles, segment, this.recordsUsed, this.removeAfterCommit);
   }
 
   // ------------------------------------------------------------ internals

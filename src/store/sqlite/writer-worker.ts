@@ -15,7 +15,7 @@ import type { FromWorker, RequestOutcome, SerializedError, ToWorker, WorkerInit 
 import { migrate } from './schema.ts';
 import { WriteOps } from './write-ops.ts';
 import { asBuffer } from './rows.ts';
-import { deriveBodyKey, SEGMENT_THRESHOLD_BYTES, SegmentWriter } from './segments.ts';
+import { deriveBodyKey, SEGMENT_THRESHOLD_BYTES, SegmentReader, SegmentWriter } from './segments.ts';
 import { BodyPreparer } from './prepared-bodies.ts';
 import type { MailboxChange } from '../types.ts';
 
@@ -56,12 +56,16 @@ let db: SqliteDatabase;
 let ops: WriteOps;
 let segments: SegmentWriter;
 let bodies: BodyPreparer;
+/** Reads records for compaction (compaction.ts). */
+let segmentReader: SegmentReader;
 try {
   db = openDatabase(init.dir, asBuffer(init.key));
   migrate(db);
   recordHeader(init.dir, asBuffer(init.key));
   db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
-  segments = new SegmentWriter(init.dir, deriveBodyKey(asBuffer(init.key)));
+  const bodyKey = deriveBodyKey(asBuffer(init.key));
+  segments = new SegmentWriter(init.dir, bodyKey);
+  segmentReader = new SegmentReader(init.dir, bodyKey);
   bodies = new BodyPreparer(segments);
   // Segment files no committed row references hold only bytes of requests that never committed. Under the
   // write lock, so that what is deleted cannot become referenced meanwhile (SegmentWriter.open).
@@ -69,7 +73,7 @@ try {
     const rows = db.prepare('SELECT DISTINCT segment FROM bodies WHERE segment IS NOT NULL').all() as { segment: number }[];
     segments.open(new Set(rows.map((r) => r.segment)));
   }).immediate();
-  ops = new WriteOps(db, bodies);
+  ops = new WriteOps(db, bodies, { writer: segments, reader: segmentReader, dir: init.dir, inFlight: segmentsInFlight });
   post({ type: 'ready' });
 } catch (error) {
   post({ type: 'open-failed', error: serialize(error, 'opening the store for writing') });
@@ -84,6 +88,8 @@ const rollbackToSavepoint = db.prepare('ROLLBACK TO request');
 const commit = db.prepare('COMMIT');
 
 const pending: Request[] = [];
+/** The batch running now. */
+let runningBatch: readonly Request[] = [];
 let scheduled = false;
 let running = false;
 let closing = false;
@@ -117,6 +123,19 @@ function requestBytes(request: Request): number {
   let bytes = 0;
   for (const raw of messageBytes(request)) bytes += raw.byteLength;
   return bytes;
+}
+
+/** Segments that records of uncommitted requests went to (compaction.ts must not delete them). A function
+ * declaration: WriteOps gets it before the requests exist. */
+function segmentsInFlight(): Set<number> {
+  const found = new Set<number>();
+  for (const list of [pending, runningBatch]) {
+    for (const request of list) for (const raw of messageBytes(request)) {
+      const ticket = bodies.ticketOf(raw);
+      if (ticket) found.add(ticket.segment);
+    }
+  }
+  return found;
 }
 
 /** The seq of the last segment record a request's bodies were appended as (0: none). */
@@ -174,6 +193,7 @@ type RequestsRun =
  */
 function runRequests(batch: readonly Request[], isolated: boolean): RequestsRun {
   ops.recordsUsed = { maxSeq: 0, segments: new Set() };
+  ops.removeAfterCommit = [];
   try {
     begin.run();
   } catch (error) {
@@ -192,6 +212,7 @@ function runRequests(batch: readonly Request[], isolated: boolean): RequestsRun 
   for (const request of batch) {
     if (isolated) savepoint.run();
     ops.beginRequest();
+    const removalsBefore = ops.removeAfterCommit.length;
     try {
       const method = ops[request.op] as (...args: unknown[]) => unknown;
       const value = method.apply(ops, request.args);
@@ -212,6 +233,8 @@ function runRequests(batch: readonly Request[], isolated: boolean): RequestsRun 
       if (db.inTransaction) {
         rollbackToSavepoint.run();
         release.run();
+        // What the request rolled back no longer lets a file go.
+        ops.removeAfterCommit.length = removalsBefore;
         continue;
       }
       // SQLite rolled the whole transaction back (disk full, I/O error): what ran before is undone, and
@@ -231,6 +254,15 @@ async function runBatch(batch: Request[]): Promise<void> {
   let needed = 0;
   for (const request of batch) needed = Math.max(needed, recordSeq(request));
   const started = performance.now();
+  runningBatch = batch;
+  try {
+    await runAndCommit(batch, needed, started);
+  } finally {
+    runningBatch = [];
+  }
+}
+
+async function runAndCommit(batch: Request[], needed: number, started: number): Promise<void> {
   const run = runRequests(batch, false);
   if (run.kind === 'failed') {
     postBatch({ results: run.results, changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
@@ -273,7 +305,25 @@ async function runBatch(batch: Request[]): Promise<void> {
   // What went to the WAL (and will be checkpointed): the bodies kept in SQLite.
   let bytes = 0;
   for (const request of batch) for (const raw of messageBytes(request)) if (raw.byteLength < SEGMENT_THRESHOLD_BYTES) bytes += raw.byteLength;
-  postBatch({ results: outcomes, changes, requests: batch.length, commitMs: performance.now() - started, bytes });
+  const removedSegments = removeCompactedSegments();
+  postBatch({ results: outcomes, changes, requests: batch.length, commitMs: performance.now() - started, bytes, ...(removedSegments.length > 0 ? { removedSegments } : {}) });
+}
+
+/** After COMMIT: deletes the segment files compaction emptied. One that cannot be deleted now is no row's
+ * any more, and the next open deletes it. */
+function removeCompactedSegments(): number[] {
+  const removed: number[] = [];
+  for (const segment of ops.removeAfterCommit) {
+    segmentReader.forget([segment]);
+    try {
+      segments.remove(segment);
+      removed.push(segment);
+    } catch {
+      /* left for the next open */
+    }
+  }
+  ops.removeAfterCommit = [];
+  return removed;
 }
 
 async function close(): Promise<void> {
@@ -289,6 +339,7 @@ async function close(): Promise<void> {
   } catch (e) {
     error ??= serialize(e, 'closing');
   }
+  segmentReader.close();
   try {
     await segments.close();
   } catch (e) {

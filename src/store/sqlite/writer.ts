@@ -45,6 +45,8 @@ export class Writer {
   private resolveClosed: (() => void) | null = null;
   private readonly buffers = new SharedBufferPool();
   readonly stats: WriterStats = { batches: 0, requests: 0, busyMs: 0 };
+  /** Told which segment files compaction deleted, so that readers close their descriptors of them. */
+  onSegmentsRemoved: ((segments: number[]) => void) | null = null;
 
   private constructor(
     private readonly worker: Worker,
@@ -169,6 +171,7 @@ export class Writer {
       this.stats.busyMs += message.commitMs;
       this.uncheckpointedBytes += message.bytes + message.requests * REQUEST_OVERHEAD_BYTES;
       this.maybeCheckpoint();
+      if (message.removedSegments) this.onSegmentsRemoved?.(message.removedSegments);
       // Publish before resolving: whoever awaited the write then finds its own change already delivered.
       if (message.changes.length > 0) this.onChanges(message.changes);
       for (const outcome of message.results) {
