@@ -3,6 +3,7 @@
 // delivers. Same sizes, same concurrency, same file system, in the same run.
 //
 // Usage: npm run bench:store [-- --duration-ms 2000 --rounds 3]
+// After the table: body SEARCH over a mailbox, and compaction (the space of expunged mail given back).
 // The Maildir reference uses fs.promises, so its fsyncs overlap on libuv's thread pool; the pool is sized
 // to the largest concurrency (UV_THREADPOOL_SIZE, set by re-running this script) so the reference is not
 // held back by Node's default of 4 threads.
@@ -229,6 +230,40 @@ async function benchSearch(): Promise<{ buildSeconds: number; searchMs: number; 
 
 const search = await benchSearch();
 
+/** Compaction: COMPACT_MESSAGES deliveries of 100 KB, the store reopened (their file is then an old one), three
+ * in four expunged, and compact() timed: what it costs to give the space of expunged mail back. */
+const COMPACT_MESSAGES = 2000;
+async function benchCompaction(): Promise<{ seconds: number; fileMiB: number; movedMiB: number; bodies: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'mailstack-bench-compact-'));
+  const key = randomBytes(32);
+  let store: Store | null = null;
+  try {
+    store = await openStore({ dir, key, compactEveryMs: 0 });
+    await store.accounts.addDomain('example.test');
+    const user = await store.accounts.addUser({ address: 'user@example.test', passwordHash: 'x' });
+    const messages = Array.from({ length: 64 }, (_, i) => makeMessage(100 * 1024, i));
+    for (let i = 0; i < COMPACT_MESSAGES; i += 32) {
+      const s = store;
+      await Promise.all(Array.from({ length: 32 }, (_, j) => s.mail.deliver({ raw: messages[(i + j) % 64] as Buffer, targets: [{ userId: user.id }] })));
+    }
+    await store.close();
+    store = await openStore({ dir, key, compactEveryMs: 0 });
+    const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
+    const uids = (await store.mail.listMessages(inbox.id)).map((m) => m.uid);
+    await store.mail.expunge(inbox.id, uids.filter((_, i) => i % 4 !== 0));
+    await settle();
+    const started = performance.now();
+    const report = await store.compact();
+    const seconds = (performance.now() - started) / 1000;
+    return { seconds, fileMiB: report.bytesFreed / 1024 / 1024, movedMiB: report.bytesMoved / 1024 / 1024, bodies: report.bodiesMoved };
+  } finally {
+    await store?.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const compaction = await benchCompaction();
+
 const header = ['message', 'writers', 'store deliveries/s', 'Maildir+fsync msgs/s', 'store / Maildir', 'deliveries per commit', 'store CPU µs/msg', 'Maildir CPU µs/msg'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
 const format = (cells: string[]): string => '| ' + cells.map((c, i) => c.padStart(widths[i] as number)).join(' | ') + ' |';
@@ -243,4 +278,9 @@ console.log(
   `\nbody SEARCH (searchText 'body', case-insensitive substring) over ${SEARCH_MESSAGES} messages ` +
     `(${(search.mailboxBytes / 1024 / 1024).toFixed(1)} MiB, appended concurrently in ${search.buildSeconds.toFixed(1)} s): ` +
     `${search.searchMs.toFixed(1)} ms per search, ${((search.searchMs * 1000) / SEARCH_MESSAGES).toFixed(2)} µs per message, ${search.hits} hits`,
+);
+console.log(
+  `compaction of ${COMPACT_MESSAGES} deliveries of 100 KB with three in four expunged: ${compaction.fileMiB.toFixed(0)} MiB of body files deleted, ` +
+    `${compaction.bodies} bodies (${compaction.movedMiB.toFixed(1)} MiB) rewritten first, in ${compaction.seconds.toFixed(2)} s ` +
+    `(${(compaction.fileMiB / compaction.seconds).toFixed(0)} MiB of files freed per second)`,
 );

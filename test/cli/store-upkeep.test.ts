@@ -1,7 +1,7 @@
 // `mailstack store verify|compact`, on the data directory and through the running server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadConfig, storeDir } from '../../src/config/index.ts';
 import { openVault } from '../../src/vault/index.ts';
@@ -80,6 +80,22 @@ test('store compact gives back the space of expunged mail; store verify checks e
       assert.equal(metas.length, 5);
       for (const [i, m] of metas.entries()) assert.ok((await store.mail.getBody(m.bodyId)).equals(message(15 + i)));
     });
+
+    // A flipped byte in a body: verify names it and exits 65 (EX_DATAERR).
+    const [file] = await readdir(segmentsDir);
+    const handle = await open(join(segmentsDir, file!), 'r+');
+    try {
+      const byte = Buffer.alloc(1);
+      await handle.read(byte, 0, 1, 100);
+      byte[0] = byte[0]! ^ 0x01;
+      await handle.write(byte, 0, 1, 100);
+    } finally {
+      await handle.close();
+    }
+    const damaged = await runCli(['store', 'verify', ...args]);
+    assert.equal(damaged.code, 65, damaged.stderr);
+    assert.match(damaged.stdout, /^problem: .*fails authentication/m);
+    assert.match(damaged.stderr, /the store has 1 problem\(s\); restore the damaged files from a backup/);
   } finally {
     await inst.cleanup();
   }
