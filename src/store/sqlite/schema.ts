@@ -141,6 +141,12 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE bodies ADD COLUMN envelope TEXT;
   `,
+  // 5: the body sizes in the segment index, so that compaction's live bytes per file (compaction.ts) are read
+  // from the index alone, not from a row lookup per body.
+  `
+  DROP INDEX bodies_segment;
+  CREATE INDEX bodies_segment ON bodies(segment, seg_offset, size) WHERE segment IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
