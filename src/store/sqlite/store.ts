@@ -25,8 +25,8 @@ const VERIFY_RECORDS_PER_TURN = 64;
 /** Problems verify() lists one by one; beyond, a count (a wholly damaged segment is one story, not 10^5). */
 const MAX_LISTED_PROBLEMS = 100;
 /** How often an open store compacts its body files by itself (compaction.ts), and the share of dead bytes
- * that makes a file worth rewriting: half, so that no live body is rewritten more than once per doubling. */
-export const COMPACT_EVERY_MS = 60 * 60 * 1000;
+ * that makes a file worth rewriting: half, so that every byte rewritten frees at least one. */
+const COMPACT_EVERY_MS = 60 * 60 * 1000;
 const COMPACT_MIN_DEAD_RATIO = 0.5;
 /** Compaction requests for one file at most (each moves up to 256 bodies or 32 MiB): a 64 MiB file of small
  * bodies takes a few dozen. */
