@@ -183,28 +183,33 @@ async function storeWithBodies(dir: string, key: Buffer, sizes: number[]): Promi
 
 const SEGMENT = join('bodies', 'seg-000001.dat');
 
+/** Rewrites the store's one segment record as the first segment format wrote it (v1): associated data =
+ * segment (4 bytes), offset (8), body id (8), size (8), big-endian; and no nonce in the row. Returns the record. */
+async function rewriteAsV1(dir: string, key: Buffer, raw: Buffer): Promise<Buffer> {
+  const db = openDatabase(dir, key);
+  const row = db.prepare('SELECT id, segment, seg_offset FROM bodies WHERE segment IS NOT NULL').get() as { id: number; segment: number; seg_offset: number };
+  db.prepare('UPDATE bodies SET seg_nonce = NULL WHERE id = ?').run(row.id);
+  db.close();
+  const ad = Buffer.alloc(28);
+  ad.writeUInt32BE(row.segment, 0);
+  ad.writeBigUInt64BE(BigInt(row.seg_offset), 4);
+  ad.writeBigUInt64BE(BigInt(row.id), 12);
+  ad.writeBigUInt64BE(BigInt(raw.length), 20);
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', deriveBodyKey(key), nonce);
+  cipher.setAAD(ad);
+  const record = Buffer.concat([nonce, cipher.update(raw), cipher.final(), cipher.getAuthTag()]);
+  await writeFile(join(dir, SEGMENT), record);
+  return record;
+}
+
 test('a segment record of the first form (v1: bound to its place and row id, no nonce in the row) is still served, and a flipped byte in it is caught', async () => {
   const dir = await tempDir();
   const key = randomBytes(32);
   try {
     const { inboxId, bodies } = await storeWithBodies(dir, key, [50_000]);
     const raw = bodies[0]!;
-    // Rewrite the record as the first segment format wrote it: associated data = segment (4 bytes),
-    // offset (8), body id (8), size (8), big-endian; and no nonce in the row.
-    const db = openDatabase(dir, key);
-    const row = db.prepare('SELECT id, segment, seg_offset FROM bodies WHERE segment IS NOT NULL').get() as { id: number; segment: number; seg_offset: number };
-    db.prepare('UPDATE bodies SET seg_nonce = NULL WHERE id = ?').run(row.id);
-    db.close();
-    const ad = Buffer.alloc(28);
-    ad.writeUInt32BE(row.segment, 0);
-    ad.writeBigUInt64BE(BigInt(row.seg_offset), 4);
-    ad.writeBigUInt64BE(BigInt(row.id), 12);
-    ad.writeBigUInt64BE(BigInt(raw.length), 20);
-    const nonce = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', deriveBodyKey(key), nonce);
-    cipher.setAAD(ad);
-    const record = Buffer.concat([nonce, cipher.update(raw), cipher.final(), cipher.getAuthTag()]);
-    await writeFile(join(dir, SEGMENT), record);
+    const record = await rewriteAsV1(dir, key, raw);
 
     let store = await openStore({ dir, key });
     try {
@@ -222,6 +227,39 @@ test('a segment record of the first form (v1: bound to its place and row id, no 
       await assert.rejects(store.mail.getBody(meta!.bodyId), (error: unknown) => error instanceof StoreError && error.code === 'corrupt');
     } finally {
       await store.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('compaction rewrites a v1 record as a v2 one (a nonce in the row), byte for byte', async () => {
+  const dir = await tempDir();
+  const key = randomBytes(32);
+  try {
+    const { inboxId, bodies } = await storeWithBodies(dir, key, [50_000]);
+    const raw = bodies[0]!;
+    const record = await rewriteAsV1(dir, key, raw);
+    // Dead bytes after the record (as a failed delivery leaves), so that the file is worth compacting.
+    await writeFile(join(dir, SEGMENT), Buffer.concat([record, randomBytes(60_000)]));
+    const store = await openStore({ dir, key, compactEveryMs: 0 });
+    try {
+      const report = await store.compact();
+      assert.deepEqual([report.files, report.bodiesMoved], [1, 1]);
+      await assert.rejects(stat(join(dir, SEGMENT)), { code: 'ENOENT' });
+      const [meta] = await store.mail.listMessages(inboxId);
+      assert.ok((await store.mail.getBody(meta!.bodyId)).equals(raw));
+      assert.deepEqual(await store.verify(), { ok: true, problems: [] });
+    } finally {
+      await store.close();
+    }
+    const db = openDatabase(dir, key);
+    try {
+      const row = db.prepare('SELECT segment, seg_nonce FROM bodies WHERE segment IS NOT NULL').get() as { segment: number; seg_nonce: Buffer | null };
+      assert.notEqual(row.segment, 1);
+      assert.equal(row.seg_nonce?.length, 12, 'the row names its new record by its nonce');
+    } finally {
+      db.close();
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
