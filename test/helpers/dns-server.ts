@@ -154,8 +154,7 @@ export async function startDnsServer(zone: Zone = {}, options: DnsServerOptions 
     return { reply: response ? packet.encode(response) : null, limit };
   };
 
-  const udp: UdpSocket = createSocket('udp4');
-  udp.on('message', (msg, rinfo) => {
+  const onUdpMessage = (udp: UdpSocket, msg: Buffer, rinfo: { port: number; address: string }): void => {
     const { reply, limit } = handle(msg, 'udp');
     if (!reply) return;
     let out = reply;
@@ -165,15 +164,10 @@ export async function startDnsServer(zone: Zone = {}, options: DnsServerOptions 
       out = packet.encode({ type: 'response', id: full.id ?? 0, flags: (full.flags ?? 0) | packet.TRUNCATED_RESPONSE, questions: full.questions ?? [] });
     }
     udp.send(out, rinfo.port, rinfo.address);
-  });
-  await new Promise<void>((resolve, reject) => {
-    udp.once('error', reject);
-    udp.bind(options.port ?? 0, host, () => resolve());
-  });
-  const port = udp.address().port;
+  };
 
   const connections = new Set<Socket>();
-  const tcp: Server = createServer((socket) => {
+  const onTcpConnection = (socket: Socket): void => {
     connections.add(socket);
     socket.on('close', () => connections.delete(socket));
     socket.on('error', () => socket.destroy());
@@ -191,11 +185,37 @@ export async function startDnsServer(zone: Zone = {}, options: DnsServerOptions 
         socket.write(Buffer.concat([prefix, reply]));
       }
     });
-  });
-  await new Promise<void>((resolve, reject) => {
-    tcp.once('error', reject);
-    tcp.listen(port, host, () => resolve());
-  });
+  };
+
+  // UDP takes a free port, and TCP listens on the same number. That TCP port may be taken (by another test's
+  // connection or listener): then both start again on another port, a bounded number of times.
+  let udp: UdpSocket | null = null;
+  let tcp: Server | null = null;
+  let port = 0;
+  for (let attempt = 0; !tcp; attempt++) {
+    const socket = createSocket('udp4');
+    socket.on('message', (msg, rinfo) => onUdpMessage(socket, msg, rinfo));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(options.port ?? 0, host, () => resolve());
+    });
+    port = socket.address().port;
+    const server = createServer(onTcpConnection);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => resolve());
+      });
+    } catch (error) {
+      socket.close();
+      if ((error as { code?: string }).code !== 'EADDRINUSE' || options.port !== undefined || attempt >= 20) throw error;
+      continue;
+    }
+    udp = socket;
+    tcp = server;
+  }
+  const udpSocket: UdpSocket = udp!;
+  const tcpServer: Server = tcp;
 
   return {
     host,
@@ -217,7 +237,7 @@ export async function startDnsServer(zone: Zone = {}, options: DnsServerOptions 
     queryLog,
     async close() {
       for (const s of connections) s.destroy();
-      await Promise.all([new Promise<void>((r) => udp.close(() => r())), new Promise<void>((r) => tcp.close(() => r()))]);
+      await Promise.all([new Promise<void>((r) => udpSocket.close(() => r())), new Promise<void>((r) => tcpServer.close(() => r()))]);
     },
   };
 }
