@@ -70,6 +70,40 @@ function runAndKill(
   });
 }
 
+/**
+ * What a store that killed children left behind must hold: every message one the writers produced, once and
+ * byte-identical; every acknowledged delivery, unless an expunge of it was under way (`expunging`); none that
+ * was expunged and acknowledged as such (`expunged`); and a clean verify().
+ */
+async function checkStore(store: Store, acknowledged: Set<string>, run: number, expunges = { expunging: new Set<string>(), expunged: new Set<string>() }): Promise<void> {
+  const user = await store.accounts.getUser(CRASH_USER);
+  if (!user) {
+    assert.equal(acknowledged.size, 0, 'deliveries were acknowledged but the user is gone');
+    return;
+  }
+  const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
+  const metas = await store.mail.listMessages(inbox.id);
+  const stored = new Set<string>();
+  for (const message of await store.mail.getMessages(inbox.id, metas.map((m) => m.uid))) {
+    const id = crashId(message.summary.envelope.messageId);
+    assert.ok(id, `message ${message.uid} is not one the writers produced`);
+    assert.ok(!stored.has(id), `delivery ${id} stored twice`);
+    assert.ok(!expunges.expunged.has(id), `delivery ${id} was expunged (and acknowledged as such) but is back after kill ${run}`);
+    stored.add(id);
+    // Everything stored, acknowledged or not, is intact.
+    assert.ok((await store.mail.getBody(message.bodyId)).equals(crashMessage(id)), `delivery ${id} is not byte-identical after kill ${run}`);
+  }
+  for (const id of acknowledged) {
+    if (expunges.expunging.has(id)) continue; // its expunge may or may not have committed before the kill
+    assert.ok(stored.has(id), `acknowledged delivery ${id} is missing after kill ${run}`);
+  }
+  const status = await store.mail.mailboxStatus(inbox.id);
+  assert.equal(status.messages, metas.length);
+  // Without expunges, UIDNEXT follows the last message: a delivery that did not commit took no UID.
+  if (expunges.expunging.size === 0) assert.equal(status.uidNext, (metas.at(-1)?.uid ?? 0) + 1);
+  assert.deepEqual(await store.verify(), { ok: true, problems: [] });
+}
+
 test(`crash: ${KILLS} SIGKILLs under ${WRITERS} concurrent writers lose no acknowledged delivery`, async () => {
   const dir = await tempDir('mailstack-crash-');
   const key = randomBytes(32);
@@ -85,27 +119,7 @@ test(`crash: ${KILLS} SIGKILLs under ${WRITERS} concurrent writers lose no ackno
 
       const store = await openStore({ dir, key });
       try {
-        const user = await store.accounts.getUser(CRASH_USER);
-        if (!user) {
-          assert.equal(acknowledged.size, 0, 'deliveries were acknowledged but the user is gone');
-          continue;
-        }
-        const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
-        const metas = await store.mail.listMessages(inbox.id);
-        const stored = new Map<string, number>();
-        for (const message of await store.mail.getMessages(inbox.id, metas.map((m) => m.uid))) {
-          const id = crashId(message.summary.envelope.messageId);
-          assert.ok(id, `message ${message.uid} is not one the writers produced`);
-          assert.ok(!stored.has(id), `delivery ${id} stored twice`);
-          stored.set(id, message.bodyId);
-          // Everything stored, acknowledged or not, is intact.
-          assert.ok((await store.mail.getBody(message.bodyId)).equals(crashMessage(id)), `delivery ${id} is not byte-identical`);
-        }
-        for (const id of acknowledged) assert.ok(stored.has(id), `acknowledged delivery ${id} is missing after kill ${run}`);
-        const status = await store.mail.mailboxStatus(inbox.id);
-        assert.equal(status.messages, metas.length);
-        assert.equal(status.uidNext, (metas.at(-1)?.uid ?? 0) + 1);
-        assert.deepEqual(await store.verify(), { ok: true, problems: [] });
+        await checkStore(store, acknowledged, run);
       } finally {
         await store.close();
       }
@@ -117,32 +131,6 @@ test(`crash: ${KILLS} SIGKILLs under ${WRITERS} concurrent writers lose no ackno
 });
 
 const COMPACTION_KILLS = 12;
-
-/** What the compaction crash test expects of the store its killed children left behind. */
-async function checkAfterCompaction(store: Store, acknowledged: Set<string>, expunging: Set<string>, expunged: Set<string>, run: number): Promise<void> {
-  const user = await store.accounts.getUser(CRASH_USER);
-  if (!user) {
-    assert.equal(acknowledged.size, 0, 'deliveries were acknowledged but the user is gone');
-    return;
-  }
-  const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
-  const metas = await store.mail.listMessages(inbox.id);
-  const stored = new Set<string>();
-  for (const message of await store.mail.getMessages(inbox.id, metas.map((m) => m.uid))) {
-    const id = crashId(message.summary.envelope.messageId);
-    assert.ok(id, `message ${message.uid} is not one the writers produced`);
-    assert.ok(!stored.has(id), `delivery ${id} stored twice`);
-    assert.ok(!expunged.has(id), `delivery ${id} was expunged (and acknowledged as such) but is back after kill ${run}`);
-    stored.add(id);
-    assert.ok((await store.mail.getBody(message.bodyId)).equals(crashMessage(id)), `delivery ${id} is not byte-identical after kill ${run}`);
-  }
-  for (const id of acknowledged) {
-    if (expunging.has(id)) continue; // its expunge may or may not have committed before the kill
-    assert.ok(stored.has(id), `acknowledged delivery ${id} is missing after kill ${run}`);
-  }
-  assert.equal((await store.mail.mailboxStatus(inbox.id)).messages, metas.length);
-  assert.deepEqual(await store.verify(), { ok: true, problems: [] });
-}
 
 test(`crash: ${COMPACTION_KILLS} SIGKILLs while messages are expunged and body files compacted lose no kept delivery`, async () => {
   const dir = await tempDir('mailstack-crash-compact-');
@@ -168,7 +156,7 @@ test(`crash: ${COMPACTION_KILLS} SIGKILLs while messages are expunged and body f
       if (run % 3 !== 2 && run !== COMPACTION_KILLS - 1) continue;
       const store = await openStore({ dir, key, compactEveryMs: 0 });
       try {
-        await checkAfterCompaction(store, acknowledged, expunging, expunged, run);
+        await checkStore(store, acknowledged, run, { expunging, expunged });
       } finally {
         await store.close();
       }

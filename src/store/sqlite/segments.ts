@@ -215,9 +215,9 @@ export class SegmentWriter {
   }
 
   /** Deletes a segment file no committed row references any more (compaction.ts, after its COMMIT), and makes
-   * the deletion durable. */
-  remove(segment: number): void {
-    if (this.isBusy(segment)) return;
+   * the deletion durable. False, and nothing done, for a file this writer is using. */
+  remove(segment: number): boolean {
+    if (this.isBusy(segment)) return false;
     try {
       unlinkSync(segmentPath(this.dir, segment));
     } catch (error) {
@@ -230,6 +230,7 @@ export class SegmentWriter {
     } finally {
       closeSync(directory);
     }
+    return true;
   }
 
   /** The seq of the last record appended so far (0: none). */

@@ -102,6 +102,7 @@ class SqliteStore implements Store {
   readonly secrets: SecretStore;
   private closing: Promise<void> | null = null;
   private readonly segments: SegmentReader;
+  private readonly reader: Reader;
   private compacting: Promise<CompactionReport> | null = null;
   private readonly compactTimer: NodeJS.Timeout | null = null;
 
@@ -113,6 +114,7 @@ class SqliteStore implements Store {
   ) {
     this.segments = new SegmentReader(options.dir, deriveBodyKey(options.key));
     const reader = new Reader(db, this.segments);
+    this.reader = reader;
     writer.onSegmentsRemoved = (segments) => this.segments.forget(segments);
     const every = options.compactEveryMs ?? COMPACT_EVERY_MS;
     if (every > 0) {
@@ -279,32 +281,23 @@ class SqliteStore implements Store {
   private async verifySegments(): Promise<string[]> {
     const problems: string[] = [];
     let failed = 0;
-    let rows: { id: number; size: number; segment: number; seg_offset: number; seg_nonce: Buffer | null }[];
+    let ids: number[];
     try {
-      rows = this.db.prepare('SELECT id, size, segment, seg_offset, seg_nonce FROM bodies WHERE segment IS NOT NULL ORDER BY segment, seg_offset').all() as typeof rows;
+      ids = this.db.prepare('SELECT id FROM bodies WHERE segment IS NOT NULL ORDER BY segment, seg_offset').pluck().all() as number[];
     } catch (error) {
       return [toStoreError(error, 'listing body records').message];
     }
-    for (let i = 0; i < rows.length; i++) {
+    for (let i = 0; i < ids.length; i++) {
       if (this.closing) break;
-      const row = rows[i]!;
+      const id = ids[i]!;
       try {
-        this.segments.read(row.segment, row.seg_offset, row.id, row.size, row.seg_nonce);
+        // Read where the row says the record is now: between two turns, compaction may have moved it (getBody
+        // follows), or the body may have gone with its last message.
+        this.reader.getBody(id);
       } catch (error) {
-        // Between two turns, compaction may have moved the record (and deleted its file) or the body may have
-        // gone with its last message: check it where its row says it is now.
-        const now = this.db.prepare('SELECT size, segment, seg_offset, seg_nonce FROM bodies WHERE id = ?').get(row.id) as typeof row | undefined;
-        if (!now || now.segment === null) continue;
-        if (now.segment !== row.segment || now.seg_offset !== row.seg_offset) {
-          try {
-            this.segments.read(now.segment, now.seg_offset, row.id, now.size, now.seg_nonce);
-            continue;
-          } catch (moved) {
-            error = moved;
-          }
-        }
+        if (error instanceof StoreError && error.code === 'not_found') continue;
         failed++;
-        if (problems.length < MAX_LISTED_PROBLEMS) problems.push(toStoreError(error, `verifying body #${row.id}`).message);
+        if (problems.length < MAX_LISTED_PROBLEMS) problems.push(toStoreError(error, `verifying body #${id}`).message);
       }
       if (i % VERIFY_RECORDS_PER_TURN === VERIFY_RECORDS_PER_TURN - 1) await new Promise<void>((resolve) => setImmediate(resolve));
     }

@@ -88,7 +88,7 @@ const rollbackToSavepoint = db.prepare('ROLLBACK TO request');
 const commit = db.prepare('COMMIT');
 
 const pending: Request[] = [];
-/** The batch running now. */
+/** The batch running now (taken from pending). */
 let runningBatch: readonly Request[] = [];
 let scheduled = false;
 let running = false;
@@ -166,9 +166,14 @@ async function runBatches(): Promise<void> {
   scheduled = false;
   running = true;
   try {
-    while (pending.length > 0) await runBatch(takeBatch());
+    while (pending.length > 0) {
+      const batch = takeBatch();
+      runningBatch = batch;
+      await runBatch(batch);
+    }
   } finally {
     running = false;
+    runningBatch = [];
   }
   if (closing) await close();
 }
@@ -254,15 +259,6 @@ async function runBatch(batch: Request[]): Promise<void> {
   let needed = 0;
   for (const request of batch) needed = Math.max(needed, recordSeq(request));
   const started = performance.now();
-  runningBatch = batch;
-  try {
-    await runAndCommit(batch, needed, started);
-  } finally {
-    runningBatch = [];
-  }
-}
-
-async function runAndCommit(batch: Request[], needed: number, started: number): Promise<void> {
   const run = runRequests(batch, false);
   if (run.kind === 'failed') {
     postBatch({ results: run.results, changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
@@ -316,8 +312,7 @@ function removeCompactedSegments(): number[] {
   for (const segment of ops.removeAfterCommit) {
     segmentReader.forget([segment]);
     try {
-      segments.remove(segment);
-      removed.push(segment);
+      if (segments.remove(segment)) removed.push(segment);
     } catch {
       /* left for the next open */
     }
