@@ -2,8 +2,10 @@
 // file per message with fsync (write to tmp/, fsync, rename into new/, fsync the directory), as Dovecot
 // delivers. Same sizes, same concurrency, same file system, in the same run.
 //
-// Usage: npm run bench:store [-- --duration-ms 2000 --rounds 3]
+// Usage: npm run bench:store [-- --duration-ms 2000 --rounds 3 --cell '100 KB/32' --table-only]
 // After the table: body SEARCH over a mailbox, and compaction (the space of expunged mail given back).
+// `--cell SIZE/WRITERS` (repeatable) runs only those cells of the table, and `--table-only` leaves out SEARCH and
+// compaction: for trying a change on one cell, many rounds, alternating with the reference as the table does.
 // The Maildir reference uses fs.promises, so its fsyncs overlap on libuv's thread pool; the pool is sized
 // to the largest concurrency (UV_THREADPOOL_SIZE, set by re-running this script) so the reference is not
 // held back by Node's default of 4 threads.
@@ -39,6 +41,14 @@ const DURATION_MS = durationArg > 0 ? Number(process.argv[durationArg + 1]) : 20
 const SETTLE_MS = 1000;
 const roundsArg = process.argv.indexOf('--rounds');
 const ROUNDS = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : 3;
+const CELLS = process.argv.flatMap((arg, i) => (arg === '--cell' ? [process.argv[i + 1] ?? ''] : []));
+const TABLE_ONLY = process.argv.includes('--table-only');
+for (const cell of CELLS) {
+  if (!SIZES.some((size) => WRITER_COUNTS.some((writers) => cell === `${size.label}/${writers}`))) {
+    console.error(`bench:store: no cell "${cell}"; the cells are ${SIZES.flatMap((size) => WRITER_COUNTS.map((writers) => `'${size.label}/${writers}'`)).join(', ')}`);
+    process.exit(64);
+  }
+}
 
 /**
  * Realistic messages of about `bytes` octets: a 1 KB message is plain text; a 100 KB message is what mail of
@@ -158,8 +168,10 @@ function median(values: number[]): number {
 // The machine is shared: each cell runs ROUNDS times, alternating the two contenders, and the table shows
 // the median of each.
 const rows: string[][] = [];
+const perRound: string[] = [];
 for (const size of SIZES) {
   for (const writers of WRITER_COUNTS) {
+    if (CELLS.length > 0 && !CELLS.includes(`${size.label}/${writers}`)) continue;
     const maildirRates: number[] = [];
     const maildirCpu: number[] = [];
     const storeRates: number[] = [];
@@ -176,6 +188,7 @@ for (const size of SIZES) {
       storeCpu.push(store.cpuMicros);
       perBatch.push(store.perBatch);
     }
+    perRound.push(`${size.label}/${writers} ${storeRates.map((rate, i) => (rate / (maildirRates[i] as number)).toFixed(1)).join(' ')}`);
     const storeRate = median(storeRates);
     const maildirRate = median(maildirRates);
     rows.push([
@@ -228,7 +241,7 @@ async function benchSearch(): Promise<{ buildSeconds: number; searchMs: number; 
   }
 }
 
-const search = await benchSearch();
+const search = TABLE_ONLY ? null : await benchSearch();
 
 /** Compaction: COMPACT_MESSAGES deliveries of 100 KB, the store reopened (their file is then an old one), three
  * in four expunged, and compact() timed: what it costs to give the space of expunged mail back. */
@@ -262,7 +275,7 @@ async function benchCompaction(): Promise<{ seconds: number; fileMiB: number; mo
   }
 }
 
-const compaction = await benchCompaction();
+const compaction = TABLE_ONLY ? null : await benchCompaction();
 
 const header = ['message', 'writers', 'store deliveries/s', 'Maildir+fsync msgs/s', 'store / Maildir', 'deliveries per commit', 'store CPU µs/msg', 'Maildir CPU µs/msg'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
@@ -274,12 +287,14 @@ console.log(
 console.log(format(header));
 console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
 for (const row of rows) console.log(format(row));
-console.log(
+// Each round's own ratio: on a shared machine the spread says how far to trust the median.
+console.log(`\nstore / Maildir in each round, in order: ${perRound.join('; ')}`);
+if (search) console.log(
   `\nbody SEARCH (searchText 'body', case-insensitive substring) over ${SEARCH_MESSAGES} messages ` +
     `(${(search.mailboxBytes / 1024 / 1024).toFixed(1)} MiB, appended concurrently in ${search.buildSeconds.toFixed(1)} s): ` +
     `${search.searchMs.toFixed(1)} ms per search, ${((search.searchMs * 1000) / SEARCH_MESSAGES).toFixed(2)} µs per message, ${search.hits} hits`,
 );
-console.log(
+if (compaction) console.log(
   `compaction of ${COMPACT_MESSAGES} deliveries of 100 KB with three in four expunged: ${compaction.fileMiB.toFixed(0)} MiB of body files deleted, ` +
     `${compaction.bodies} bodies (${compaction.movedMiB.toFixed(1)} MiB) rewritten first, in ${compaction.seconds.toFixed(2)} s ` +
     `(${(compaction.fileMiB / compaction.seconds).toFixed(0)} MiB of files freed per second)`,
