@@ -12,7 +12,7 @@
 // - A user reached through several recipients (an alias and the user) gets the message once.
 import { resolveRecipient, type Resolution } from '../accounts/index.ts';
 import type { Logger } from '../log/index.ts';
-import type { DeliveryTarget, Store } from '../store/types.ts';
+import { StoreError, type DeliveryTarget, type Store } from '../store/types.ts';
 import { headerValues, prependHeaderLines, removeHeaderFields, toCrlf } from './headers.ts';
 
 export { headerBlockEnd, headerFields, headerValues, fieldValue, removeHeaderFields, prependHeaderLines, isSafeHeaderLine, toCrlf } from './headers.ts';
@@ -39,6 +39,8 @@ export type RecipientOutcome = {
   address: string;
   status: 'delivered' | 'unknown' | 'over_quota' | 'temp_failure';
   message: string;
+  /** With 'temp_failure': the store's file system is full (SMTP answers 452 4.3.1 instead of 451 4.3.0). */
+  reason?: 'no_space';
   /** Addresses outside our domains that this recipient's aliases forward to. deliverLocal does not queue
    * them: the caller must (SMTP through its queue port, `mailstack deliver` through store.queue), or the
    * forwarded copies are lost. A recipient that only forwards is 'delivered' once the caller queued. */
@@ -145,6 +147,9 @@ export async function deliverLocal(store: Store, delivery: LocalDelivery, option
     log?.info({ size: finalRaw.length, users: users.map((u) => u.address), stored: result.stored.length, overQuota: result.overQuota.length, junk: !!delivery.junk }, 'delivered');
   } catch (err) {
     log?.error({ err }, 'store refused the delivery');
+    if (err instanceof StoreError && err.code === 'no_space') {
+      return resolved.map((r) => r.outcome ?? { address: r.address, status: 'temp_failure', message: 'insufficient system storage, try again later', reason: 'no_space' });
+    }
     const message = 'mail store temporarily unavailable, try again later';
     return resolved.map((r) => r.outcome ?? { address: r.address, status: 'temp_failure', message });
   }

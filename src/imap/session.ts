@@ -245,8 +245,9 @@ export class Session {
     if (err instanceof StoreError) {
       this.safeReport(command);
       this.send(`${tag} NO [${storeCode(err)}] ${oneLine(err.message)}`);
-      if (err.code !== 'corrupt') this.log.debug({ err: err.message, code: err.code }, 'store refused');
-      else this.log.error({ err: err.message }, 'store reported corruption');
+      if (err.code === 'corrupt') this.log.error({ err: err.message }, 'store reported corruption');
+      else if (err.code === 'no_space') this.log.warn({ err: err.message }, 'the file system holding the store is full');
+      else this.log.debug({ err: err.message, code: err.code }, 'store refused');
       return;
     }
     if (err instanceof ImapBye) {
@@ -319,6 +320,9 @@ function storeCode(err: StoreError): string {
     case 'invalid':
       return 'CANNOT';
     case 'over_quota':
+    // A full disk: Dovecot answers the same ("NO [OVERQUOTA] Not enough disk space"), so clients that act on the
+    // code (stop retrying the APPEND, tell the user) behave as they did there; the text says which it is.
+    case 'no_space':
       return 'OVERQUOTA';
     case 'corrupt':
       return 'SERVERBUG';

@@ -7,6 +7,7 @@ import type { Runtime } from '../runtime/index.ts';
 import { readMessage, SessionState, startListener, type ListenerHandle } from './listener.ts';
 import { receivedHeader } from './received.ts';
 import { replies, SmtpReply } from './reply.ts';
+import { freeSpaceCheck } from './storage.ts';
 import {
   addRecipient,
   callbackify,
@@ -25,6 +26,7 @@ export async function startLmtp(runtime: Runtime, deps: SmtpDeps): Promise<Liste
   const maxBytes = config.store.max_message_bytes;
   const overQuotaPermanent = config.store.over_quota === 'permanent';
   const log = runtime.log.child({ listener: 'lmtp' });
+  const hasRoom = freeSpaceCheck(runtime, log);
   const sessions = new SessionState<{ transaction: Transaction }>(() => ({ transaction: newTransaction() }));
 
   return startListener(
@@ -52,8 +54,10 @@ export async function startLmtp(runtime: Runtime, deps: SmtpDeps): Promise<Liste
             log,
             session,
             async () => {
-              requireStore(runtime);
+              const store = requireStore(runtime);
               sessions.get(session).transaction = newTransaction();
+              const noRoom = await hasRoom(store);
+              if (noRoom) throw noRoom;
             },
             callback,
           );

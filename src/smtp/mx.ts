@@ -9,6 +9,7 @@ import { readMessage, SessionState, startListener, trustedNetworks, type Listene
 import { heloRestriction, recipientSyntaxRestriction, reverseClientRestriction, senderRestriction } from './policy.ts';
 import { receivedHeader, tlsDetails } from './received.ts';
 import { replies, SmtpReply } from './reply.ts';
+import { freeSpaceCheck } from './storage.ts';
 import { addRecipient, callbackify, classifyRecipient, deliverMessage, newTransaction, requireStore, summarize, type SmtpDeps, type Transaction } from './transaction.ts';
 
 interface MxSession {
@@ -43,6 +44,7 @@ export async function startMx(runtime: Runtime, deps: SmtpDeps): Promise<Listene
   // Mail from one sender mostly comes from the same few hosts: their SPF and DMARC results are reused while
   // the DNS answers they came from are cached (the same verdict, without mailauth's CPU per message).
   const authCache = createAuthCheckCache(deps.resolver);
+  const hasRoom = freeSpaceCheck(runtime, log);
 
   const exempt = (session: SMTPServerSession) => {
     const state = sessions.get(session);
@@ -73,9 +75,11 @@ export async function startMx(runtime: Runtime, deps: SmtpDeps): Promise<Listene
             log,
             session,
             async () => {
-              requireStore(runtime);
+              const store = requireStore(runtime);
               const state = sessions.get(session);
               state.transaction = newTransaction();
+              const noRoom = await hasRoom(store);
+              if (noRoom) throw noRoom;
               if (exempt(session)) return;
               const helo = heloRestriction(policy, session.hostNameAppearsAs || '');
               if (helo) throw helo;

@@ -26,6 +26,9 @@ export const replies = {
   // RFC 3463 4.3.0 "other or undefined mail system status": the store is locked or failing.
   storeLocked: () => new SmtpReply(451, '4.3.0', 'Mail system temporarily unavailable (store locked), try again later'),
   storeFailed: () => new SmtpReply(451, '4.3.0', 'Local error in processing, try again later'),
+  // RFC 5321 4.2.2 452 "insufficient system storage", RFC 3463 X.3.1 "mail system full": the disk holding the
+  // store is (nearly) full. The reply Postfix gives when its queue file system is (queue_minfree).
+  insufficientStorage: () => new SmtpReply(452, '4.3.1', 'Insufficient system storage, try again later'),
   lockedAtConnect: (hostname: string) => new SmtpReply(421, '4.3.0', `${hostname} mail system temporarily unavailable, try again later`),
   relayDenied: (address: string) => new SmtpReply(554, '5.7.1', `<${address}>: Relay access denied`),
   userUnknown: (address: string, detail = 'User unknown') => new SmtpReply(550, '5.1.1', `<${address}>: Recipient address rejected: ${detail}`),

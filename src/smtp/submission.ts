@@ -11,6 +11,7 @@ import type { User } from '../store/types.ts';
 import { readMessage, SessionState, startListener, type ListenerHandle } from './listener.ts';
 import { receivedHeader, tlsDetails } from './received.ts';
 import { replies, SmtpReply } from './reply.ts';
+import { freeSpaceCheck } from './storage.ts';
 import { reverseResolver } from './mx.ts';
 import { addRecipient, callbackify, classifyRecipient, deliverMessage, newTransaction, requireStore, summarize, type SmtpDeps, type Transaction } from './transaction.ts';
 
@@ -39,6 +40,7 @@ export async function startSubmission(runtime: Runtime, deps: SmtpDeps): Promise
   const maxBytes = config.store.max_message_bytes;
   const overQuotaPermanent = config.store.over_quota === 'permanent';
   const log = runtime.log.child({ listener: 'submission' });
+  const hasRoom = freeSpaceCheck(runtime, log);
   const sessions = new SessionState<SubmissionSession>(() => ({ transaction: newTransaction(), authFailures: 0 }));
 
   const handlers = (listenerName: string) => ({
@@ -99,6 +101,8 @@ export async function startSubmission(runtime: Runtime, deps: SmtpDeps): Promise
           const store = requireStore(runtime);
           const state = sessions.get(session);
           state.transaction = newTransaction();
+          const noRoom = await hasRoom(store);
+          if (noRoom) throw noRoom;
           const user: User | null = await store.accounts.getUserById(sessionUser.id);
           if (!user) throw new SmtpReply(535, '5.7.8', 'Account no longer exists');
           // reject_sender_login_mismatch; the null sender (a user's own DSN/MDN software) is allowed.

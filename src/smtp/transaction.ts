@@ -5,7 +5,7 @@ import { isLocalDomain, resolveRecipient, type Resolution } from '../accounts/in
 import { deliverLocal, type RecipientOutcome } from '../delivery/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Runtime } from '../runtime/index.ts';
-import type { Store } from '../store/types.ts';
+import { StoreError, type Store } from '../store/types.ts';
 import type { Resolver } from '../dns/index.ts';
 import { splitAddress } from './address.ts';
 import { replies, SmtpReply } from './reply.ts';
@@ -150,7 +150,7 @@ export async function deliverMessage(
       log.error({ err, session: message.messageId }, 'enqueue failed');
       // Local copies (if any) are stored already; the client's retry duplicates them, which is the
       // lesser evil against losing the remote copies.
-      throw replies.storeFailed();
+      throw err instanceof StoreError && err.code === 'no_space' ? replies.insufficientStorage() : replies.storeFailed();
     }
   }
   return { outcomes, queueId };
@@ -158,7 +158,8 @@ export async function deliverMessage(
 
 /** One SMTP reply for a whole message (MX and submission): 250 only if every local recipient is stored. */
 export function summarize(outcomes: RecipientOutcome[], messageId: string, queueId: string | null, overQuotaPermanent: boolean): string {
-  if (outcomes.some((o) => o.status === 'temp_failure')) throw replies.storeFailed();
+  const failed = outcomes.filter((o) => o.status === 'temp_failure');
+  if (failed.length > 0) throw failed.every((o) => o.reason === 'no_space') ? replies.insufficientStorage() : replies.storeFailed();
   const delivered = outcomes.filter((o) => o.status === 'delivered').length;
   if (outcomes.length > 0 && delivered === 0 && queueId === null) {
     const first = outcomes[0]!;
@@ -181,7 +182,7 @@ export function perRecipientReplies(recipients: readonly string[], outcomes: Rec
       case 'unknown':
         return replies.userUnknown(address, o.message);
       case 'temp_failure':
-        return replies.storeFailed();
+        return o.reason === 'no_space' ? replies.insufficientStorage() : replies.storeFailed();
     }
   });
 }

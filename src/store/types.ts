@@ -344,6 +344,9 @@ export interface Store {
   /** Gives the space of deleted message bodies back to the file system: rewrites the body files whose share of
    * dead bytes is at least `minDeadRatio` (default 0.5; 0 rewrites every file with any). */
   compact(options?: { minDeadRatio?: number }): Promise<CompactionReport>;
+  /** Bytes the store can still write: what the file system of the data directory has free for an unprivileged
+   * user. SMTP refuses mail at MAIL FROM below a threshold ([store] min_free_bytes), as Postfix does. */
+  freeSpace(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -357,7 +360,9 @@ export interface CompactionReport {
   bytesMoved: number;
 }
 
-export type StoreErrorCode = 'not_found' | 'exists' | 'in_use' | 'invalid' | 'corrupt' | 'locked' | 'unavailable' | 'over_quota';
+/** 'no_space': the file system holding the store is full (ENOSPC, EDQUOT, SQLITE_FULL); nothing of the write
+ * was kept, and it can succeed once space is freed. */
+export type StoreErrorCode = 'not_found' | 'exists' | 'in_use' | 'invalid' | 'corrupt' | 'locked' | 'unavailable' | 'over_quota' | 'no_space';
 
 export class StoreError extends Error {
   constructor(

@@ -51,6 +51,8 @@ export interface HarnessOptions {
   /** Access control's hook (default: admit everyone, no extra delay). */
   guard?: ConnectionGuard;
   maxMessageBytes?: number;
+  /** Where the harness's directory is made (default: the system's temporary directory). */
+  parentDir?: string;
 }
 
 export function makeCert(dir: string): { key: Buffer; cert: Buffer } {
@@ -61,7 +63,7 @@ export function makeCert(dir: string): { key: Buffer; cert: Buffer } {
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const dir = mkdtempSync(join(tmpdir(), 'mailstack-imap-'));
+  const dir = mkdtempSync(join(options.parentDir ?? tmpdir(), 'mailstack-imap-'));
   const tls = makeCert(dir);
   const store = await openStore({ dir: join(dir, 'data'), key: randomBytes(32) });
   await store.accounts.addDomain('example.org');

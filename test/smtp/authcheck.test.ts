@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { dkimSign } from 'mailauth';
 import { SmtpClient } from './client.ts';
-import { HOSTNAME, message, startSmtpHarness, type SmtpHarness } from './harness.ts';
+import { HOSTNAME, message, withSmtpHarness, type SmtpHarness } from './harness.ts';
 
 const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const otherKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -20,14 +20,7 @@ async function sign(raw: string): Promise<string> {
   return result.signatures + raw;
 }
 
-async function withHarness(options: Parameters<typeof startSmtpHarness>[0], body: (h: SmtpHarness) => Promise<void>): Promise<void> {
-  const h = await startSmtpHarness(options);
-  try {
-    await body(h);
-  } finally {
-    await h.close();
-  }
-}
+const withHarness = withSmtpHarness;
 
 /** Sends one message from someone@sender.test to alice; returns the DATA reply. */
 async function send(h: SmtpHarness, raw: string) {

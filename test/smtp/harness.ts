@@ -69,6 +69,8 @@ export interface HarnessOptions {
   queue?: SmtpDeps['queue'] | null;
   sign?: SmtpDeps['sign'];
   guard?: ConnectionGuard;
+  /** Where the harness's data directory is made (default: the system's temporary directory). */
+  parentDir?: string;
 }
 
 export interface SmtpHarness {
@@ -93,8 +95,18 @@ export interface SmtpHarness {
   close(): Promise<void>;
 }
 
+/** Runs `body` against a fresh harness and closes it afterwards, whatever happened. */
+export async function withSmtpHarness(options: HarnessOptions | undefined, body: (h: SmtpHarness) => Promise<void>): Promise<void> {
+  const h = await startSmtpHarness(options);
+  try {
+    await body(h);
+  } finally {
+    await h.close();
+  }
+}
+
 export async function startSmtpHarness(options: HarnessOptions = {}): Promise<SmtpHarness> {
-  const dir = await mkdtemp(join(tmpdir(), 'mailstack-smtp-'));
+  const dir = await mkdtemp(join(options.parentDir ?? tmpdir(), 'mailstack-smtp-'));
   const listeners: ListenerHandle[] = [];
   let dns: TestDnsServer | null = null;
   let store: Store | null = null;

@@ -6,18 +6,13 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { stat } from 'node:fs/promises';
 import { SmtpClient } from './client.ts';
-import { message, startSmtpHarness, type SmtpHarness } from './harness.ts';
+import { message, startSmtpHarness, withSmtpHarness, type SmtpHarness } from './harness.ts';
 import { postfixAvailable, startPostfix } from './postfix.ts';
 
 const run = promisify(execFile);
 
-async function withHarness(options: Parameters<typeof startSmtpHarness>[0], body: (h: SmtpHarness) => Promise<void>): Promise<void> {
-  const h = await startSmtpHarness({ mx: false, lmtp: true, ...options });
-  try {
-    await body(h);
-  } finally {
-    await h.close();
-  }
+function withHarness(options: Parameters<typeof startSmtpHarness>[0], body: (h: SmtpHarness) => Promise<void>): Promise<void> {
+  return withSmtpHarness({ mx: false, lmtp: true, ...options }, body);
 }
 
 /** Resolves once `count` messages are in the user's mailbox (change feed, no polling). */

@@ -8,18 +8,11 @@ import { promisify } from 'node:util';
 import { connect as netConnect } from 'node:net';
 import { createTransport } from 'nodemailer';
 import { SmtpClient } from './client.ts';
-import { HOSTNAME, message, startSmtpHarness, type SmtpHarness } from './harness.ts';
+import { HOSTNAME, message, withSmtpHarness, type SmtpHarness } from './harness.ts';
 
 const run = promisify(execFile);
 
-async function withHarness(options: Parameters<typeof startSmtpHarness>[0], body: (h: SmtpHarness) => Promise<void>): Promise<void> {
-  const h = await startSmtpHarness(options);
-  try {
-    await body(h);
-  } finally {
-    await h.close();
-  }
-}
+const withHarness = withSmtpHarness;
 
 /** Opens a session up to a successful MAIL FROM. */
 async function session(h: SmtpHarness, from = 'someone@sender.test', helo = 'client.sender.test'): Promise<SmtpClient> {

@@ -6,18 +6,13 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createTransport } from 'nodemailer';
 import { SmtpClient } from './client.ts';
-import { message, PASSWORDS, startSmtpHarness, type SmtpHarness } from './harness.ts';
+import { message, PASSWORDS, startSmtpHarness, withSmtpHarness, type SmtpHarness } from './harness.ts';
 
 const run = promisify(execFile);
 const plain = (user: string, password: string) => Buffer.from(`\0${user}\0${password}`).toString('base64');
 
-async function withHarness(options: Parameters<typeof startSmtpHarness>[0], body: (h: SmtpHarness) => Promise<void>): Promise<void> {
-  const h = await startSmtpHarness({ submission: true, mx: false, ...options });
-  try {
-    await body(h);
-  } finally {
-    await h.close();
-  }
+function withHarness(options: Parameters<typeof startSmtpHarness>[0], body: (h: SmtpHarness) => Promise<void>): Promise<void> {
+  return withSmtpHarness({ submission: true, mx: false, ...options }, body);
 }
 
 async function loggedIn(h: SmtpHarness, user = 'alice@example.org', password: string = PASSWORDS.alice): Promise<SmtpClient> {

@@ -163,7 +163,10 @@ export function toStoreError(error: unknown, doing: string): StoreError {
   if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return new StoreError('exists', `${doing}: ${message}`);
   if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new StoreError('not_found', `${doing}: it refers to something that does not exist (${message})`);
   if (code.startsWith('SQLITE_CONSTRAINT')) return new StoreError('invalid', `${doing}: ${message}`);
-  if (code.startsWith('SQLITE_FULL') || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_NOMEM')) {
+  if (code.startsWith('SQLITE_FULL') || code === 'ENOSPC' || code === 'EDQUOT') {
+    return new StoreError('no_space', `the file system holding the store is full while ${doing} (${code}): ${message}`);
+  }
+  if (code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_NOMEM')) {
     return new StoreError('unavailable', `storage unavailable while ${doing} (${code}): ${message}`);
   }
   return new StoreError('unavailable', `unexpected storage error while ${doing} (${code || 'no code'}): ${message}`);

@@ -16,7 +16,7 @@
 // was reported durable. The body bytes arrive in shared memory (buffer-pool.ts) and are only read here.
 //
 // In:  { type: 'record', fd, position, seq, nonce, body } | { type: 'close' }
-// Out: { type: 'durable', seq } | { type: 'failed', seq, message } | { type: 'closed' }
+// Out: { type: 'durable', seq } | { type: 'failed', seq, message, code } | { type: 'closed' }
 import { createCipheriv } from 'node:crypto';
 import { fdatasync, writevSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -53,7 +53,7 @@ function writeRecord({ fd, position, seq, nonce, body }) {
     dirtyFds.add(fd);
     writtenSeq = seq;
   } catch (error) {
-    port.postMessage({ type: 'failed', seq, message: error instanceof Error ? error.message : String(error) });
+    port.postMessage({ type: 'failed', seq, message: error instanceof Error ? error.message : String(error), code: error?.code });
   }
 }
 
@@ -105,7 +105,7 @@ function syncIfNeeded() {
       syncing = false;
       // A failed fdatasync may have dropped the dirty pages, and the kernel does not report it twice: the
       // writer counts every record not reported durable before this one as lost.
-      if (error) port.postMessage({ type: 'failed', seq, message: error.message });
+      if (error) port.postMessage({ type: 'failed', seq, message: error.message, code: error.code });
       else port.postMessage({ type: 'durable', seq });
       syncIfNeeded();
     });

@@ -163,9 +163,9 @@ export class SegmentWriter {
     bodyKey: Buffer,
   ) {
     this.io = new Worker(new URL('./segment-io.mjs', import.meta.url), { workerData: { key: new Uint8Array(bodyKey) } });
-    this.io.on('message', (message: { type: string; seq?: number; message?: string }) => {
+    this.io.on('message', (message: { type: string; seq?: number; message?: string; code?: string }) => {
       if (message.type === 'durable') this.onDurable(message.seq as number);
-      else if (message.type === 'failed') this.fail(new Error(message.message));
+      else if (message.type === 'failed') this.fail(Object.assign(new Error(message.message), { code: message.code }));
       else if (message.type === 'closed') this.resolveIoClosed?.();
     });
     this.io.on('error', (error) => this.fail(error));
@@ -286,7 +286,8 @@ export class SegmentWriter {
   /** Everything appended and not yet durable is lost (a failed fsync may have dropped the dirty pages, and
    * the kernel does not report it twice): those records are never reported durable. */
   private fail(cause: unknown): void {
-    const error = new StoreError('unavailable', `writing message bodies to disk: ${(cause as Error).message}`);
+    const code = (cause as { code?: unknown }).code;
+    const error = new StoreError(code === 'ENOSPC' || code === 'EDQUOT' ? 'no_space' : 'unavailable', `writing message bodies to disk: ${(cause as Error).message}`);
     this.lost.push({ from: this.durableSeq + 1, to: this.lastSeq, error });
     for (const wait of this.waits) wait.reject(error);
     this.waits = [];

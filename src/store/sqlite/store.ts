@@ -1,6 +1,7 @@
 // The embedded Store: one encrypted SQLite database in the data directory, written by one worker thread
 // (writer.ts, writer-worker.ts), read on the main thread (reader.ts).
 import { mkdirSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import type { Logger } from '../../log/index.ts';
 import type {
   AccountStore,
@@ -243,6 +244,16 @@ class SqliteStore implements Store {
       }
     }
     return { ok: problems.length === 0, problems };
+  }
+
+  async freeSpace(): Promise<number> {
+    try {
+      const fs = await statfs(this.options.dir);
+      // bavail, not bfree: the blocks ext4 keeps for root are not the store's to count on.
+      return fs.bavail * fs.bsize;
+    } catch (error) {
+      throw toStoreError(error, 'reading the free space of the data directory');
+    }
   }
 
   compact(options: { minDeadRatio?: number } = {}): Promise<CompactionReport> {
