@@ -1,3 +1,4 @@
+import { statfsSync } from 'node:fs';
 import { mkdir, chmod } from 'node:fs/promises';
 import type { Config } from '../config/index.ts';
 import { adminSocketPath, storeDir } from '../config/index.ts';
@@ -10,6 +11,7 @@ import { SecurityEventBus, openGuard, type Runtime } from '../runtime/index.ts';
 import { loadTls } from './tls.ts';
 import { dropPrivileges } from './privileges.ts';
 import { startEverything, type Wiring } from './wiring.ts';
+import { requiredFreeBytes } from '../smtp/storage.ts';
 
 export interface ServerStatus {
   locked: boolean;
@@ -18,6 +20,9 @@ export interface ServerStatus {
   hostname: string;
   listening: { name: string; address: string; port: number }[];
   selfSignedCertificate: boolean;
+  /** The data directory's file system: bytes free, and the free space below which SMTP refuses mail (null
+   * when it could not be read). */
+  disk: { freeBytes: number; requiredBytes: number } | null;
 }
 
 export interface RunningServer {
@@ -25,6 +30,15 @@ export interface RunningServer {
   status(): ServerStatus;
   unlock(passphrase: string): Promise<void>;
   close(): Promise<void>;
+}
+
+function diskStatus(config: Config): ServerStatus['disk'] {
+  try {
+    const fs = statfsSync(config.server.data_dir);
+    return { freeBytes: fs.bavail * fs.bsize, requiredBytes: requiredFreeBytes(config) };
+  } catch {
+    return null;
+  }
 }
 
 export async function startServer(options: { config: Config; log: Logger; passphrase?: string }): Promise<RunningServer> {
@@ -76,6 +90,7 @@ export async function startServer(options: { config: Config; log: Logger; passph
       hostname: config.server.hostname,
       listening: wiring ? wiring.listeners.flatMap((l) => l.listening) : [],
       selfSignedCertificate: tls.selfSigned,
+      disk: diskStatus(config),
     };
   }
 

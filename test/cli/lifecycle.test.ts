@@ -42,6 +42,7 @@ test('serve starts locked; a wrong passphrase changes nothing; unlock opens it; 
     const locked = await runCli(['status', '--config', inst.config]);
     assert.equal(locked.code, 0, locked.stderr);
     assert.match(locked.stdout, /LOCKED/);
+    assert.match(locked.stdout, /disk: [\d.]+ [KMGT]iB free in the data directory \(mail is refused below 75\.0 MiB\)/);
     const sock = join(inst.dir, 'inst', 'data', 'admin.sock');
     assert.equal((await stat(sock)).mode & 0o777, 0o600, 'admin socket is owner-only');
 
@@ -54,9 +55,11 @@ test('serve starts locked; a wrong passphrase changes nothing; unlock opens it; 
 
     const ok = await runCli(['unlock', '--config', inst.config, '--passphrase-file', inst.passphraseFile]);
     assert.equal(ok.code, 0, ok.stderr);
-    const json = JSON.parse((await runCli(['status', '--json', '--config', inst.config])).stdout) as { running: boolean; locked: boolean };
+    const json = JSON.parse((await runCli(['status', '--json', '--config', inst.config])).stdout) as { running: boolean; locked: boolean; disk: { freeBytes: number; requiredBytes: number } };
     assert.equal(json.running, true);
     assert.equal(json.locked, false);
+    assert.ok(json.disk.freeBytes > 0);
+    assert.equal(json.disk.requiredBytes, 75 * 1024 * 1024, '1.5 x the default max_message_bytes');
     assert.doesNotMatch(server.stderr(), /correct horse/, 'the passphrase never reaches a log line');
   } finally {
     assert.equal(await server.stop(), 0);

@@ -7,6 +7,17 @@ import type { ServerStatus } from '../../server/index.ts';
 /** Exit status 3 when no server runs, as `systemctl status` does for a stopped unit. */
 const EXIT_NOT_RUNNING = 3;
 
+function formatBytes(bytes: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} bytes` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
 export function register(program: Command): void {
   program
     .command('status')
@@ -33,6 +44,14 @@ export function register(program: Command): void {
           ...s.listening.map((l) => `listening: ${l.name.padEnd(12)} ${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}`),
         ];
         if (s.selfSignedCertificate) lines.push('TLS: self-signed certificate (set tls.cert and tls.key for a real one)');
+        if (s.disk) {
+          const { freeBytes, requiredBytes } = s.disk;
+          lines.push(
+            freeBytes < requiredBytes
+              ? `DISK NEARLY FULL: ${formatBytes(freeBytes)} free in the data directory, below the ${formatBytes(requiredBytes)} that mail needs: SMTP answers 452 4.3.1 until there is room ([store] min_free_bytes)`
+              : `disk: ${formatBytes(freeBytes)} free in the data directory (mail is refused below ${formatBytes(requiredBytes)})`,
+          );
+        }
         process.stdout.write(lines.join('\n') + '\n');
       } finally {
         client.close();
