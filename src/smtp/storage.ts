@@ -10,7 +10,7 @@ import { replies, type SmtpReply } from './reply.ts';
 
 /** statfs is asked at most this often: a burst of MAIL commands shares one answer. */
 export const FREE_SPACE_RECHECK_MS = 1000;
-/** While space stays short, the warning is logged once per this period, not once per refused MAIL. */
+/** While space stays short (or cannot be read), the warning is logged once per this period, not per MAIL. */
 const WARN_EVERY_MS = 60_000;
 
 /** The free space mail needs: max(min_free_bytes, 1.5 x max_message_bytes). */
@@ -32,7 +32,10 @@ export function freeSpaceCheck(runtime: Runtime, log: Logger): (store: Store) =>
       free = await checked.free;
     } catch (err) {
       // Not knowing is no reason to refuse: the store itself still answers 452 if a write finds the disk full.
-      log.warn({ err: (err as Error).message }, 'could not read the free space of the data directory');
+      if (now - warnedAt >= WARN_EVERY_MS) {
+        warnedAt = now;
+        log.warn({ err: (err as Error).message }, 'could not read the free space of the data directory');
+      }
       return null;
     }
     const required = requiredFreeBytes(runtime.config);
