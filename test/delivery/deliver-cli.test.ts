@@ -6,7 +6,9 @@ import { loadConfig, storeDir } from '../../src/config/index.ts';
 import { openVault } from '../../src/vault/index.ts';
 import { openStore } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/types.ts';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import { makeInstance, runCli, startServe } from '../helpers/cli.ts';
+import { fillDisk, freeDisk, mountSmallDisk } from '../helpers/tmpfs.ts';
 
 const PASSPHRASE = 'correct horse battery staple';
 
@@ -97,5 +99,41 @@ test('deliver through the running, unlocked server (admin socket): 0 and stored'
     });
   } finally {
     await inst.cleanup();
+  }
+});
+
+test('deliver: 75 (EX_TEMPFAIL) on a full disk, saying so; delivered once space is freed', async (t) => {
+  const disk = await mountSmallDisk(24 * 1024 * 1024);
+  if ('refused' in disk) return t.skip(disk.refused);
+  const inst = await makeInstance(PASSPHRASE);
+  try {
+    // The instance's data directory moved onto the small disk.
+    const { config } = loadConfig(inst.config);
+    const dataDir = join(disk.dir, 'data');
+    await cp(config.server.data_dir, dataDir, { recursive: true });
+    await writeFile(inst.config, (await readFile(inst.config, 'utf8')).replace(/^data_dir = .*$/m, `data_dir = "${dataDir}"`));
+    assert.equal(loadConfig(inst.config).config.server.data_dir, dataDir);
+    await withStore(inst.config, async (store) => {
+      await store.accounts.addDomain('example.org');
+      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
+    });
+    const args = ['deliver', '--config', inst.config, '--passphrase-file', inst.passphraseFile, '--to', 'alice@example.org'];
+    // ~60 KB: a body file record, which needs new space.
+    const big = MESSAGE + 'A'.repeat(74).concat('\n').repeat(800);
+    const filler = fillDisk(disk.dir);
+    const full = await runCli(args, { input: big });
+    assert.equal(full.code, 75, full.stderr);
+    assert.match(full.stderr, /insufficient system storage|no space|full/i);
+    freeDisk(filler);
+    const ok = await runCli(args, { input: big });
+    assert.equal(ok.code, 0, ok.stderr);
+    await withStore(inst.config, async (store) => {
+      const user = (await store.accounts.getUser('alice@example.org'))!;
+      const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
+      assert.equal((await store.mail.listMessages(inbox.id)).length, 1, 'only the delivery that succeeded');
+    });
+  } finally {
+    await inst.cleanup();
+    await disk.unmount();
   }
 });

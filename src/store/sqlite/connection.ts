@@ -166,6 +166,10 @@ export function toStoreError(error: unknown, doing: string): StoreError {
   if (code.startsWith('SQLITE_FULL') || code === 'ENOSPC' || code === 'EDQUOT') {
     return new StoreError('no_space', `the file system holding the store is full while ${doing} (${code}): ${message}`);
   }
+  // Growing the WAL index (the -shm file) failed: SQLite's documentation names a full volume as the usual cause.
+  if (code === 'SQLITE_IOERR_SHMSIZE') {
+    return new StoreError('no_space', `the file system holding the store is probably full: the WAL index could not grow while ${doing} (${code})`);
+  }
   if (code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_NOMEM')) {
     return new StoreError('unavailable', `storage unavailable while ${doing} (${code}): ${message}`);
   }
