@@ -147,11 +147,11 @@ export async function deliverLocal(store: Store, delivery: LocalDelivery, option
     log?.info({ size: finalRaw.length, users: users.map((u) => u.address), stored: result.stored.length, overQuota: result.overQuota.length, junk: !!delivery.junk }, 'delivered');
   } catch (err) {
     log?.error({ err }, 'store refused the delivery');
-    if (err instanceof StoreError && err.code === 'no_space') {
-      return resolved.map((r) => r.outcome ?? { address: r.address, status: 'temp_failure', message: 'insufficient system storage, try again later', reason: 'no_space' });
-    }
-    const message = 'mail store temporarily unavailable, try again later';
-    return resolved.map((r) => r.outcome ?? { address: r.address, status: 'temp_failure', message });
+    const failure: Pick<RecipientOutcome, 'message' | 'reason'> =
+      err instanceof StoreError && err.code === 'no_space'
+        ? { message: 'insufficient system storage, try again later', reason: 'no_space' }
+        : { message: 'mail store temporarily unavailable, try again later' };
+    return resolved.map((r) => r.outcome ?? { address: r.address, status: 'temp_failure', ...failure });
   }
 
   // 5. A recipient counts as delivered when one of its users got the message.

@@ -26,7 +26,7 @@ export async function startLmtp(runtime: Runtime, deps: SmtpDeps): Promise<Liste
   const maxBytes = config.store.max_message_bytes;
   const overQuotaPermanent = config.store.over_quota === 'permanent';
   const log = runtime.log.child({ listener: 'lmtp' });
-  const hasRoom = freeSpaceCheck(runtime, log);
+  const requireRoom = freeSpaceCheck(runtime, log);
   const sessions = new SessionState<{ transaction: Transaction }>(() => ({ transaction: newTransaction() }));
 
   return startListener(
@@ -56,8 +56,7 @@ export async function startLmtp(runtime: Runtime, deps: SmtpDeps): Promise<Liste
             async () => {
               const store = requireStore(runtime);
               sessions.get(session).transaction = newTransaction();
-              const noRoom = await hasRoom(store);
-              if (noRoom) throw noRoom;
+              await requireRoom(store);
             },
             callback,
           );

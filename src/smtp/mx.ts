@@ -44,7 +44,7 @@ export async function startMx(runtime: Runtime, deps: SmtpDeps): Promise<Listene
   // Mail from one sender mostly comes from the same few hosts: their SPF and DMARC results are reused while
   // the DNS answers they came from are cached (the same verdict, without mailauth's CPU per message).
   const authCache = createAuthCheckCache(deps.resolver);
-  const hasRoom = freeSpaceCheck(runtime, log);
+  const requireRoom = freeSpaceCheck(runtime, log);
 
   const exempt = (session: SMTPServerSession) => {
     const state = sessions.get(session);
@@ -78,8 +78,7 @@ export async function startMx(runtime: Runtime, deps: SmtpDeps): Promise<Listene
               const store = requireStore(runtime);
               const state = sessions.get(session);
               state.transaction = newTransaction();
-              const noRoom = await hasRoom(store);
-              if (noRoom) throw noRoom;
+              await requireRoom(store);
               if (exempt(session)) return;
               const helo = heloRestriction(policy, session.hostNameAppearsAs || '');
               if (helo) throw helo;

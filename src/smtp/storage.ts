@@ -6,7 +6,7 @@
 import type { Logger } from '../log/index.ts';
 import type { Runtime } from '../runtime/index.ts';
 import type { Store } from '../store/types.ts';
-import { replies, type SmtpReply } from './reply.ts';
+import { replies } from './reply.ts';
 
 /** statfs is asked at most this often: a burst of MAIL commands shares one answer. */
 export const FREE_SPACE_RECHECK_MS = 1000;
@@ -18,8 +18,8 @@ export function requiredFreeBytes(config: Runtime['config']): number {
   return Math.max(config.store.min_free_bytes, Math.ceil(1.5 * config.store.max_message_bytes));
 }
 
-/** A check for MAIL FROM, one per listener: null when there is room, else the 452 to answer. */
-export function freeSpaceCheck(runtime: Runtime, log: Logger): (store: Store) => Promise<SmtpReply | null> {
+/** A check for MAIL FROM, one per listener: resolves when there is room, else throws the 452 to answer. */
+export function freeSpaceCheck(runtime: Runtime, log: Logger): (store: Store) => Promise<void> {
   let checked: { store: Store; at: number; free: Promise<number> } | null = null;
   let warnedAt = -Infinity;
   return async (store) => {
@@ -36,10 +36,10 @@ export function freeSpaceCheck(runtime: Runtime, log: Logger): (store: Store) =>
         warnedAt = now;
         log.warn({ err: (err as Error).message }, 'could not read the free space of the data directory');
       }
-      return null;
+      return;
     }
     const required = requiredFreeBytes(runtime.config);
-    if (free >= required) return null;
+    if (free >= required) return;
     if (now - warnedAt >= WARN_EVERY_MS) {
       warnedAt = now;
       log.warn(
@@ -47,6 +47,6 @@ export function freeSpaceCheck(runtime: Runtime, log: Logger): (store: Store) =>
         'refusing mail with 452 4.3.1: the file system of the data directory has less free space than [store] min_free_bytes or 1.5 x max_message_bytes',
       );
     }
-    return replies.insufficientStorage();
+    throw replies.insufficientStorage();
   };
 }

@@ -40,7 +40,7 @@ export async function startSubmission(runtime: Runtime, deps: SmtpDeps): Promise
   const maxBytes = config.store.max_message_bytes;
   const overQuotaPermanent = config.store.over_quota === 'permanent';
   const log = runtime.log.child({ listener: 'submission' });
-  const hasRoom = freeSpaceCheck(runtime, log);
+  const requireRoom = freeSpaceCheck(runtime, log);
   const sessions = new SessionState<SubmissionSession>(() => ({ transaction: newTransaction(), authFailures: 0 }));
 
   const handlers = (listenerName: string) => ({
@@ -101,8 +101,7 @@ export async function startSubmission(runtime: Runtime, deps: SmtpDeps): Promise
           const store = requireStore(runtime);
           const state = sessions.get(session);
           state.transaction = newTransaction();
-          const noRoom = await hasRoom(store);
-          if (noRoom) throw noRoom;
+          await requireRoom(store);
           const user: User | null = await store.accounts.getUserById(sessionUser.id);
           if (!user) throw new SmtpReply(535, '5.7.8', 'Account no longer exists');
           // reject_sender_login_mismatch; the null sender (a user's own DSN/MDN software) is allowed.

@@ -153,6 +153,11 @@ export function openDatabase(dir: string, key: Buffer, options: { readonly?: boo
 }
 
 /** Maps a thrown error from SQLite to a StoreError; StoreErrors pass through unchanged. */
+/** The errno codes of a full file system (ENOSPC) or a used-up file system quota (EDQUOT): 'no_space'. */
+export function isNoSpaceCode(code: unknown): boolean {
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
 export function toStoreError(error: unknown, doing: string): StoreError {
   if (error instanceof StoreError) return error;
   const code = String((error as { code?: unknown }).code ?? '');
@@ -163,7 +168,7 @@ export function toStoreError(error: unknown, doing: string): StoreError {
   if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return new StoreError('exists', `${doing}: ${message}`);
   if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new StoreError('not_found', `${doing}: it refers to something that does not exist (${message})`);
   if (code.startsWith('SQLITE_CONSTRAINT')) return new StoreError('invalid', `${doing}: ${message}`);
-  if (code.startsWith('SQLITE_FULL') || code === 'ENOSPC' || code === 'EDQUOT') {
+  if (code.startsWith('SQLITE_FULL') || isNoSpaceCode(code)) {
     return new StoreError('no_space', `the file system holding the store is full while ${doing} (${code}): ${message}`);
   }
   // Growing the WAL index (the -shm file) failed: SQLite's documentation names a full volume as the usual cause.

@@ -36,6 +36,7 @@ import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, read
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { StoreError } from '../types.ts';
+import { isNoSpaceCode } from './connection.ts';
 import { NONCE_BYTES, recordAssociatedData, TAG_BYTES } from './segment-record.mjs';
 
 /** Bodies at least this large go to a segment. Below it, a body is a few SQLite pages and the per-record
@@ -286,8 +287,8 @@ export class SegmentWriter {
   /** Everything appended and not yet durable is lost (a failed fsync may have dropped the dirty pages, and
    * the kernel does not report it twice): those records are never reported durable. */
   private fail(cause: unknown): void {
-    const code = (cause as { code?: unknown }).code;
-    const error = new StoreError(code === 'ENOSPC' || code === 'EDQUOT' ? 'no_space' : 'unavailable', `writing message bodies to disk: ${(cause as Error).message}`);
+    const code = isNoSpaceCode((cause as { code?: unknown }).code) ? 'no_space' : 'unavailable';
+    const error = new StoreError(code, `writing message bodies to disk: ${(cause as Error).message}`);
     this.lost.push({ from: this.durableSeq + 1, to: this.lastSeq, error });
     for (const wait of this.waits) wait.reject(error);
     this.waits = [];
