@@ -18,6 +18,10 @@ export const MAX_HEADER_FIELDS = 2000;
  *  is cut: an address list of 256 KiB is already a few thousand recipients. */
 export const MAX_HEADER_VALUE_CHARS = 256 * 1024;
 
+/** Longest Date value parsed for the sent date (SEARCH SENTBEFORE and the like). A real one is under 100
+ *  characters with its comment; a longer one is not a date, and parsing a crafted one must stay cheap. */
+export const MAX_DATE_CHARS = 998;
+
 /** Addresses kept per ENVELOPE field (To, Cc, ...). */
 export const MAX_ADDRESSES = 1000;
 

@@ -128,6 +128,8 @@ test('hostile inputs never throw and finish quickly', () => {
     Buffer.from('Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\n--d--'),
     Buffer.from('From: ' + '('.repeat(100000) + '\r\nTo: ' + '<'.repeat(50000) + '\r\n\r\n'),
     Buffer.from('Subject: ' + 'x'.repeat(2_000_000) + '\r\n\r\n'),
+    Buffer.from('Date: ' + '('.repeat(250_000) + '\r\n\r\n'),
+    Buffer.from('Date: Mon, 2 Mar 2026 10:00:00 +0000 ' + '(x'.repeat(400) + '\r\n\r\n'),
     Buffer.from('X: y\r\n'.repeat(200000) + '\r\nbody'),
     Buffer.from('Content-Type: text/plain; ' + 'a=b; '.repeat(100000) + '\r\n\r\n'),
     Buffer.from([0xff, 0xfe, 0x00, 0x0a, 0x0d, 0x0a, 0x3a, 0x0a, 0x0a]),
@@ -189,4 +191,16 @@ test('fuzz: mutated fixtures never throw and keep offsets in range (bounded run)
     renderBodyStructure(s.bodyStructure, true);
     renderEnvelope(s.envelope);
   }
+});
+
+test('the sent date is parsed with RFC 5322 comments, and a crafted Date costs linear time', () => {
+  const at = (date: string) => summarizeMessage(Buffer.from(`Date: ${date}\r\n\r\n`)).sentDate;
+  assert.equal(at('Mon, 2 Mar 2026 10:00:00 -0500 (EST)'), Date.UTC(2026, 2, 2, 15, 0, 0));
+  assert.equal(at('Mon, 2 Mar 2026 (a comment) 10:00:00 +0000'), Date.UTC(2026, 2, 2, 10, 0, 0));
+  assert.equal(at('not a date'), null);
+  // Unclosed "(" under the length cap: each one must not rescan the rest of the value.
+  const start = performance.now();
+  assert.equal(at('('.repeat(990)), null);
+  assert.equal(at('Mon, 2 Mar 2026 10:00:00 +0000 ' + '('.repeat(200_000)), null);
+  assert.ok(performance.now() - start < 2000, 'bounded time');
 });

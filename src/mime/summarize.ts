@@ -14,7 +14,7 @@ import { fieldValue, findField, parseHeaderBlock, type HeaderBlock } from './hea
 import { parseContentType, parseDisposition, parseLanguageList, parseToken } from './params.ts';
 import { parseAddressList } from './address.ts';
 import { decodeHeaderValue } from './encoded-word.ts';
-import { MAX_ADDRESSES, MAX_MIME_DEPTH, MAX_MIME_PARTS } from './limits.ts';
+import { MAX_ADDRESSES, MAX_DATE_CHARS, MAX_MIME_DEPTH, MAX_MIME_PARTS } from './limits.ts';
 
 /** Header fields copied (decoded) into MessageSummary.headers: those SORT, THREAD, SEARCH and list views use. */
 const SUMMARY_HEADERS = [
@@ -252,9 +252,10 @@ function parseEntity(ctx: Context, start: number, end: number, depth: number, de
 }
 
 function parseSentDate(date: string | null): number | null {
-  if (!date) return null;
-  // Comments such as "(EDT)" confuse Date.parse; RFC 5322 3.3 allows them.
-  const ms = Date.parse(date.replace(/\([^)]*\)/g, ' ').trim());
+  if (!date || date.length > MAX_DATE_CHARS) return null;
+  // Comments such as "(EDT)" confuse Date.parse; RFC 5322 3.3 allows them. `[^()]`, not `[^)]`: with the
+  // latter, each of n unclosed "(" scans to the end of the value, n^2 steps (250 KB of "(" took 48 s).
+  const ms = Date.parse(date.replace(/\([^()]*\)/g, ' ').trim());
   return Number.isNaN(ms) ? null : ms;
 }
 
