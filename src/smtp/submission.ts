@@ -27,10 +27,22 @@ interface SessionUser {
 
 /** The domain to sign for: the From header's, else the envelope sender's. */
 export function fromDomain(raw: Buffer, envelopeFrom: string): string | null {
-  const from = headerValues(raw, 'From')[0] ?? '';
-  const m = /<([^<>]*)>\s*$/.exec(from) ?? /([^\s<>,;]+@[^\s<>,;]+)/.exec(from);
-  const address = m?.[1] ?? envelopeFrom;
+  const from = (headerValues(raw, 'From')[0] ?? '').slice(0, MAX_FROM_CHARS);
+  const address = /<([^<>]*)>\s*$/.exec(from)?.[1] ?? bareAddress(from) ?? envelopeFrom;
   return splitAddr(address)?.domain.toLowerCase() ?? null;
+}
+
+/** More than any From line (998 octets) holds: a longer value is looked at only this far. */
+const MAX_FROM_CHARS = 4096;
+
+/** The first word with an "@" inside it (`user@host`, not `@host` or `user@`), in linear time. (A regex such as
+ * /[^\s<>,;]+@[^\s<>,;]+/ backtracks over every start position of a long word without "@": quadratic.) */
+function bareAddress(value: string): string | null {
+  for (const word of value.split(/[\s<>,;]+/)) {
+    const at = word.indexOf('@', 1);
+    if (at !== -1 && at < word.length - 1) return word;
+  }
+  return null;
 }
 
 export async function startSubmission(runtime: Runtime, deps: SmtpDeps): Promise<ListenerHandle> {
