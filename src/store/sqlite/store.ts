@@ -17,6 +17,7 @@ import type {
 import { StoreError } from '../types.ts';
 import { checkHeader, checkKey, openDatabase, toStoreError, type SqliteDatabase } from './connection.ts';
 import { Reader } from './reader.ts';
+import { checkWal } from './wal-check.ts';
 import { Writer } from './writer.ts';
 import { asBuffer } from './rows.ts';
 import { deriveBodyKey, SegmentReader } from './segments.ts';
@@ -83,6 +84,8 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   checkKey(options.dir, options.key);
   checkHeader(options.dir, options.key);
+  // Before any connection opens: the first one runs SQLite's recovery, which would drop damaged frames.
+  await checkWal(options.dir);
   const feed = new Feed(options.log);
   const writer = await Writer.start({ dir: options.dir, key: options.key }, (changes) => feed.publish(changes), options.log);
   let db: SqliteDatabase;
