@@ -469,3 +469,71 @@ test('the database is AEGIS-256 encrypted under the raw key (no key derivation):
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('every file of the store is readable by its owner only, the database, its WAL and its index included', async () => {
+  const dir = await tempDir();
+  try {
+    const store = await openStore({ dir, key: randomBytes(32) });
+    await populate(store);
+    const modes = async () => {
+      const found: string[] = [];
+      for (const name of await readdir(dir, { recursive: true })) {
+        const mode = (await stat(join(dir, name))).mode & 0o777;
+        if ((mode & 0o077) !== 0) found.push(`${name} ${mode.toString(8)}`);
+      }
+      return found;
+    };
+    assert.ok((await readdir(dir)).includes('store.db-wal'));
+    assert.deepEqual(await modes(), [], 'while open');
+    await store.close();
+    assert.deepEqual(await modes(), [], 'after close');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a damaged key check file is reported as damage, not as a wrong passphrase; deleted, it is written again', async () => {
+  const dir = await tempDir();
+  const key = randomBytes(32);
+  const checkFile = join(dir, 'store.keycheck');
+  const opening = (k: Buffer) =>
+    openStore({ dir, key: k }).then(
+      async (store) => {
+        await store.close();
+        return null;
+      },
+      (error: unknown) => error as StoreError,
+    );
+  try {
+    const store = await openStore({ dir, key });
+    await populate(store);
+    await store.close();
+    const original = await readFile(checkFile);
+
+    // One bit flipped in a hex digit ('0' <-> '1' and so on stays a hex digit): the database opens with the
+    // key, so the check file is what is damaged.
+    const digit = Buffer.from(original);
+    digit[5] = (digit[5] as number) ^ 0x01;
+    assert.match(digit.toString('latin1'), /^[0-9a-f]{64}\n$/);
+    await writeFile(checkFile, digit);
+    const damaged = await opening(key);
+    assert.equal(damaged?.code, 'corrupt');
+    assert.match(damaged.message, /store\.keycheck is damaged/);
+    // A wrong key is still told apart: the database does not open with it either.
+    assert.equal((await opening(randomBytes(32)))?.code, 'locked');
+
+    // The newline flipped into another whitespace character.
+    const newline = Buffer.from(original);
+    newline[64] = (newline[64] as number) ^ 0x01;
+    await writeFile(checkFile, newline);
+    assert.equal((await opening(key))?.code, 'corrupt');
+
+    // Deleted, as the message advises: the next open with the right key writes it again.
+    await rm(checkFile);
+    assert.equal(await opening(key), null);
+    assert.deepEqual(await readFile(checkFile), original);
+    assert.equal((await opening(randomBytes(32)))?.code, 'locked');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

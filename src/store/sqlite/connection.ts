@@ -12,7 +12,7 @@
 // (HEADER_FILE) so that a change there is detected too.
 import Database from 'better-sqlite3-multiple-ciphers';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { existsSync, readFileSync, readSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { existsSync, readFileSync, readSync, statSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreError } from '../types.ts';
 
@@ -41,25 +41,64 @@ function keyCheck(key: Buffer): Buffer {
   return createHmac('sha256', key).update(KEY_CHECK_LABEL).digest();
 }
 
-/** Writes the key check file on first use; on later opens, throws 'locked' when the key does not match. */
+/** The key check file's whole content: 64 hex digits and a newline. */
+const KEY_CHECK_FORMAT = /^[0-9a-f]{64}\n$/;
+
+/**
+ * Tells a wrong key (StoreError 'locked') from a damaged store. Writes the key check file on first use; a
+ * database without one (it was deleted, or the store predates it) gets it back from openSqliteStore once the
+ * database has opened with this key (writeKeyCheck).
+ */
 export function checkKey(dir: string, key: Buffer): void {
   if (key.length !== KEY_BYTES) throw new StoreError('invalid', `store key must be ${KEY_BYTES} bytes, got ${key.length}`);
   const path = join(dir, KEY_CHECK_FILE);
-  const expected = keyCheck(key);
   if (existsSync(path)) {
-    const stored = Buffer.from(readFileSync(path, 'utf8').trim(), 'hex');
-    if (stored.length !== expected.length || !timingSafeEqual(stored, expected)) {
-      throw new StoreError('locked', `the store in ${dir} does not open with this key: wrong passphrase, or a vault that belongs to another data directory`);
+    const content = readFileSync(path, 'latin1');
+    // Exactly the form written: a flipped bit anywhere, the newline included, is damage, not another key.
+    if (!KEY_CHECK_FORMAT.test(content)) {
+      throw new StoreError('corrupt', `${path} is damaged (it is not 64 hex digits and a newline). ${KEY_CHECK_REPAIR}`);
     }
-    return;
+    const stored = Buffer.from(content.slice(0, 64), 'hex');
+    if (timingSafeEqual(stored, keyCheck(key))) return;
+    // A different MAC: a wrong key, or a check file damaged into other hex digits. The database decides.
+    if (hasDatabase(dir) && opensWithKey(dir, key)) {
+      throw new StoreError('corrupt', `${path} is damaged: the database opens with this key, but the check file does not match it. ${KEY_CHECK_REPAIR}`);
+    }
+    throw new StoreError('locked', `the store in ${dir} does not open with this key: wrong passphrase, or a vault that belongs to another data directory`);
   }
-  if (existsSync(join(dir, DATABASE_FILE))) return; // a database from before the check file: SQLite decides
-  const fd = openSync(path, 'w', 0o600);
+  if (existsSync(join(dir, DATABASE_FILE))) return;
+  writeKeyCheck(dir, key);
+}
+
+const KEY_CHECK_REPAIR = `It only tells a wrong passphrase from damage; delete it, and the next open with the right passphrase writes it again.`;
+
+/** Writes the key check file (mode 0600, fsync'd). */
+export function writeKeyCheck(dir: string, key: Buffer): void {
+  const fd = openSync(join(dir, KEY_CHECK_FILE), 'w', 0o600);
   try {
-    writeFileSync(fd, expected.toString('hex') + '\n');
+    writeFileSync(fd, keyCheck(key).toString('hex') + '\n');
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** A database file with pages in it (an empty one opens with any key). */
+function hasDatabase(dir: string): boolean {
+  try {
+    return statSync(join(dir, DATABASE_FILE)).size > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether the database's schema reads with this key (read-only; the caller checked the WAL already). */
+function opensWithKey(dir: string, key: Buffer): boolean {
+  try {
+    openDatabase(dir, key, { readonly: true }).close();
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -1,6 +1,7 @@
 // The embedded Store: one encrypted SQLite database in the data directory, written by one worker thread
 // (writer.ts, writer-worker.ts), read on the main thread (reader.ts).
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { statfs } from 'node:fs/promises';
 import type { Logger } from '../../log/index.ts';
 import type {
@@ -15,7 +16,7 @@ import type {
   Store,
 } from '../types.ts';
 import { StoreError } from '../types.ts';
-import { checkHeader, checkKey, openDatabase, toStoreError, type SqliteDatabase } from './connection.ts';
+import { checkHeader, checkKey, DATABASE_FILE, KEY_CHECK_FILE, openDatabase, toStoreError, writeKeyCheck, type SqliteDatabase } from './connection.ts';
 import { Reader } from './reader.ts';
 import { checkWal } from './wal-check.ts';
 import { Writer } from './writer.ts';
@@ -82,10 +83,12 @@ class Feed implements ChangeFeed {
 
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store> {
   mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+  // Before any connection opens (checkKey may open one): the first runs SQLite's recovery, which would drop
+  // damaged frames.
+  await checkWal(options.dir);
   checkKey(options.dir, options.key);
   checkHeader(options.dir, options.key);
-  // Before any connection opens: the first one runs SQLite's recovery, which would drop damaged frames.
-  await checkWal(options.dir);
+  ownerOnly(options.dir);
   const feed = new Feed(options.log);
   const writer = await Writer.start({ dir: options.dir, key: options.key }, (changes) => feed.publish(changes), options.log);
   let db: SqliteDatabase;
@@ -95,7 +98,26 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     await writer.close();
     throw error;
   }
+  if (!existsSync(join(options.dir, KEY_CHECK_FILE))) writeKeyCheck(options.dir, options.key);
   return new SqliteStore(options, db, writer, feed);
+}
+
+/**
+ * The database, its WAL and its index readable by the owner only. SQLite creates the WAL and the index with
+ * the database file's mode, and the database file with the umask's (0644 usually); the directory is 0700
+ * already, so this is defence in depth, as for every other file of the store.
+ */
+function ownerOnly(dir: string): void {
+  const database = join(dir, DATABASE_FILE);
+  if (!existsSync(database)) closeSync(openSync(database, 'a', 0o600));
+  for (const suffix of ['', '-wal', '-shm']) {
+    const path = database + suffix;
+    try {
+      if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ENOENT') throw error;
+    }
+  }
 }
 
 class SqliteStore implements Store {
