@@ -13,6 +13,8 @@ export interface EncodeOptions {
 
 /** A string as IMAP `string`: quoted when safe, else a literal. */
 export function str(value: string, options: EncodeOptions = { utf8: false }): Chunk[] {
+  // NUL fits no IMAP string (imapString in mime/imap-syntax.ts says why U+FFFD).
+  if (value.includes('\0')) value = value.replaceAll('\0', '\uFFFD');
   if (canQuote(value, options.utf8)) return ['"' + value.replace(/[\\"]/g, (c) => '\\' + c) + '"'];
   const bytes = Buffer.from(value, 'utf8');
   return [`{${bytes.length}}\r\n`, bytes];
@@ -22,9 +24,18 @@ export function nstr(value: string | null | undefined, options?: EncodeOptions):
   return value === null || value === undefined ? ['NIL'] : str(value, options);
 }
 
-/** Octets as a literal (or literal8 when they contain NUL, RFC 3516 BINARY). */
+/** Octets as a literal, or as a literal8 with `binary` (RFC 3516 BINARY, which may carry NUL). A plain literal
+ * cannot carry NUL (RFC 9051: CHAR8 is %x01-ff), so each becomes 0x80, as Dovecot sends it: same length, so
+ * sizes and partial offsets hold. */
 export function literal(bytes: Buffer, binary = false): Chunk[] {
-  return [`${binary ? '~' : ''}{${bytes.length}}\r\n`, bytes];
+  if (binary) return [`~{${bytes.length}}\r\n`, bytes];
+  return [`{${bytes.length}}\r\n`, bytes.includes(0) ? withoutNul(bytes) : bytes];
+}
+
+function withoutNul(bytes: Buffer): Buffer {
+  const copy = Buffer.from(bytes);
+  for (let at = copy.indexOf(0); at !== -1; at = copy.indexOf(0, at + 1)) copy[at] = 0x80;
+  return copy;
 }
 
 /** astring form: an atom when possible, else str(). */

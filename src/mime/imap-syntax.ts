@@ -5,12 +5,15 @@ import type { BodyPart, Envelope, EnvelopeAddress } from './types.ts';
 /** What makes a string more than `"` + s + `"`: a byte a quoted string cannot hold, a quoted-special, 8-bit. */
 const NEEDS_CARE = /[\r\n\0"\\\u0080-\uffff]/;
 
-/** RFC 9051 4.3: a quoted string when the text allows it, else a literal (CR, LF, NUL or 8-bit text). With
+/** RFC 9051 4.3: a quoted string when the text allows it, else a literal (CR, LF or 8-bit text). With
  *  `utf8` (after ENABLE UTF8=ACCEPT, RFC 9051 / RFC 6855) 8-bit text may be quoted. */
 export function imapString(s: string, utf8 = false): string {
   // Most strings (subjects, addresses, MIME parameters) are plain ASCII without quotes: one test, no copy.
   if (!NEEDS_CARE.test(s)) return `"${s}"`;
-  if (/[\r\n\0]/.test(s) || (!utf8 && /[^\x00-\x7f]/.test(s))) return `{${Buffer.byteLength(s)}}\r\n${s}`;
+  // NUL fits neither a quoted string nor a literal (RFC 9051: CHAR8 is %x01-ff). Dovecot sends 0x80 for it in
+  // message data; in this decoded text U+FFFD, the character for "not representable", says the same.
+  if (s.includes('\0')) s = s.replaceAll('\0', '\uFFFD');
+  if (/[\r\n]/.test(s) || (!utf8 && /[^\x00-\x7f]/.test(s))) return `{${Buffer.byteLength(s)}}\r\n${s}`;
   return `"${s.replace(/(["\\])/g, '\\$1')}"`;
 }
 
