@@ -6,7 +6,8 @@
 // Never: writes SQL (the store keeps users, aliases and mail), imports a protocol module, logs a password.
 //
 // Implementation notes:
-// - A failed login costs the same whether or not the account exists (a dummy bcrypt compare).
+// - A failed login costs the same whether or not the account exists: an unknown one runs a dummy bcrypt
+//   compare at cost 12, and so does (alongside its own check) an imported hash cheaper than that.
 // - Password hashing runs off the event loop (native bcrypt on libuv's pool).
 // - Every address is compared in its canonical spelling (address.ts) so "Admin@Example.ORG" is one user.
 export {

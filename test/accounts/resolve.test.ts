@@ -2,6 +2,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -12,6 +14,12 @@ let dir: string;
 let store: Store;
 const users: Record<string, User> = {};
 const DOVECOT_BCRYPT = '{BLF-CRYPT}$2y$05$xAD8.lN92nWc8WRmemxC1O3KCjL/G4mfmB41.SKVKEYMxCzJoS8IC'; // "correct horse"
+/** Every hash the real Dovecot made of "correct horse" (test/fixtures/dovecot/passwords.tsv): cost-4 and
+ * cost-5 bcrypt, SHA-crypt with default and explicit rounds, each 30-100x cheaper than the cost-12 dummy. */
+const DOVECOT_HASHES = readFileSync(fileURLToPath(new URL('../fixtures/dovecot/passwords.tsv', import.meta.url)), 'utf8')
+  .split('\n')
+  .filter((l) => l.startsWith('correct horse\t'))
+  .map((l) => l.split('\t')[1]!);
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mailstack-accounts-'));
@@ -131,6 +139,76 @@ test('authenticate runs a bcrypt comparison of the same cost for an unknown user
   assert.equal(await authenticate(store, 'admin@example.org', 'wrong', { verify }), null);
   assert.equal(calls.length, 1);
   assert.equal(calls[0]!.slice(0, 7), DUMMY_PASSWORD_HASH.slice(0, 7), 'same scheme and cost');
+});
+
+/** Adds a user holding an imported Dovecot hash, as `mailstack import` leaves it before the first login. */
+let importedCount = 0;
+async function importedUser(stored: string): Promise<string> {
+  const address = `imported${++importedCount}@example.org`;
+  await store.accounts.addUser({ address, passwordHash: stored });
+  return address;
+}
+
+test('a wrong password for an imported Dovecot hash runs the cost-12 dummy comparison, as an unknown login does', async () => {
+  assert.equal(DOVECOT_HASHES.length, 7);
+  const calls: string[] = [];
+  const verify = async (stored: string) => {
+    calls.push(stored);
+    return false;
+  };
+  assert.equal(await authenticate(store, 'ghost@example.org', 'wrong', { verify }), null);
+  assert.deepEqual(calls, [DUMMY_PASSWORD_HASH]);
+  for (const stored of DOVECOT_HASHES) {
+    calls.length = 0;
+    assert.equal(await authenticate(store, await importedUser(stored), 'wrong', { verify }), null);
+    assert.deepEqual(calls.sort(), [stored, DUMMY_PASSWORD_HASH].sort(), `${stored}: its own check and the dummy's`);
+  }
+});
+
+test('the dummy comparison runs alongside an imported hash\'s check, not after it', async () => {
+  const events: string[] = [];
+  const verify = async (stored: string) => {
+    const name = stored === DUMMY_PASSWORD_HASH ? 'dummy' : 'imported';
+    events.push(`${name} started`);
+    await new Promise((resolve) => setImmediate(resolve));
+    events.push(`${name} done`);
+    return false;
+  };
+  const address = await importedUser(DOVECOT_HASHES.find((h) => h.startsWith('{SHA512-CRYPT}'))!);
+  assert.equal(await authenticate(store, address, 'wrong', { verify }), null);
+  // Both are under way before either ends, so the answer waits for the dummy only, not for the sum.
+  assert.deepEqual(events.slice(0, 2).sort(), ['dummy started', 'imported started']);
+});
+
+test('a wrong password for an imported SHA512-CRYPT hash takes as long as an unknown login (medians of real checks)', async () => {
+  const imported = await importedUser(DOVECOT_HASHES.find((h) => h.startsWith('{SHA512-CRYPT}$6$') && !h.includes('rounds='))!);
+  const timeMs = async (login: string) => {
+    const started = performance.now();
+    assert.equal(await authenticate(store, login, 'wrong'), null);
+    return performance.now() - started;
+  };
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  await timeMs(imported); // starts the SHA-crypt thread, not part of what is compared
+  const importedMs: number[] = [];
+  const unknownMs: number[] = [];
+  // Interleaved, so that a busy moment of the machine falls on both.
+  for (let i = 0; i < 5; i++) {
+    importedMs.push(await timeMs(imported));
+    unknownMs.push(await timeMs('ghost@example.org'));
+  }
+  const ratio = median(unknownMs) / median(importedMs);
+  // Without the dummy beside it the imported check is 15-100x faster; a generous 2x either way for noise.
+  assert.ok(ratio > 0.5 && ratio < 2, `unknown ${median(unknownMs).toFixed(1)} ms vs imported ${median(importedMs).toFixed(1)} ms`);
+});
+
+test('SHA-crypt hashes from Dovecot log in and are upgraded to bcrypt cost 12', async () => {
+  for (const stored of DOVECOT_HASHES.filter((h) => /^\{SHA(256|512)-CRYPT\}\$[56]\$(?!rounds=)/.test(h))) {
+    const address = await importedUser(stored);
+    const u = await authenticate(store, address, 'correct horse');
+    assert.ok(u, stored);
+    assert.match((await store.accounts.getUser(address))!.passwordHash, /^\$2b\$12\$/);
+    assert.ok(await authenticate(store, address, 'correct horse'), 'the new hash works');
+  }
 });
 
 test('a Dovecot hash logs in and is upgraded to bcrypt cost 12', async () => {
