@@ -3,7 +3,7 @@
 // Handlers never touch the socket: they call session.send(); the transport (connection.ts) owns bytes.
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
-import type { Runtime } from '../runtime/index.ts';
+import { systemClock, waitUntilDeadline, type Clock, type Runtime } from '../runtime/index.ts';
 import { StoreError, type Store, type User } from '../store/types.ts';
 import type { Command, SessionState } from './command.ts';
 import { COMMANDS } from './commands/index.ts';
@@ -69,6 +69,10 @@ export class Session {
     readonly authenticate: Authenticate = verifyLogin,
   ) {
     this.log = runtime.log.child({ session: id, remote: transport.remoteAddress, listener: transport.listener });
+  }
+
+  get clock(): Clock {
+    return this.runtime.clock ?? systemClock;
   }
 
   get config(): Config {
@@ -269,15 +273,19 @@ export class Session {
     }
   }
 
-  /** Call after a failed login: emits the event, waits the growing delay, closes after too many. */
-  async loginFailed(account: string): Promise<void> {
+  /**
+   * Call after a failed login: emits the event, answers at the growing delay after `attemptStartedAt` (a
+   * clock.now() taken before the password was checked, so the check's duration does not show), closes
+   * after too many.
+   */
+  async loginFailed(account: string, attemptStartedAt: number): Promise<void> {
     this.failedLogins++;
     const cfg = this.config.imap;
     this.runtime.events.emit('auth-failure', { protocol: 'imap', listener: this.transport.listener, remoteAddress: this.transport.remoteAddress, account });
     this.log.info({ account, failures: this.failedLogins }, 'login failed');
     const own = Math.min(cfg.login_failure_delay_ms * 2 ** (this.failedLogins - 1), cfg.login_failure_max_delay_ms);
     const delay = own + this.runtime.guard.loginDelayMs(this.transport.remoteAddress, account);
-    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+    await waitUntilDeadline(this.clock, attemptStartedAt, delay);
     if (this.failedLogins >= cfg.max_login_failures) throw new ImapBye('Too many failed logins', 'AUTHENTICATIONFAILED');
   }
 

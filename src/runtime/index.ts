@@ -1,13 +1,17 @@
 // runtime: what the composition root (src/server) hands to every listener and service.
 // Owns: the shared types that let listeners and services talk to each other without importing one another:
 // the lock state (is the store open?), the security-event bus (failed logins feed access control), and
-// the connection guard (access control's hook at accept time). Types and a tiny event bus only; no I/O.
+// the connection guard (access control's hook at accept time), the clock failed logins are delayed by.
+// Types, a tiny event bus and a timer only; no I/O.
 import { EventEmitter } from 'node:events';
 import type { SecureContextOptions } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Store } from '../store/types.ts';
+import type { Clock } from './clock.ts';
+
+export { systemClock, waitUntilDeadline, type Clock } from './clock.ts';
 
 export type Protocol = 'smtp' | 'submission' | 'lmtp' | 'imap' | 'managesieve' | 'webmail' | 'admin';
 
@@ -52,4 +56,6 @@ export interface Runtime {
   tls: SecureContextOptions & { key: string | Buffer; cert: string | Buffer };
   events: SecurityEventBus;
   guard: ConnectionGuard;
+  /** Times the failed-login delay (default: systemClock; tests inject one that records instead of sleeping). */
+  clock?: Clock;
 }

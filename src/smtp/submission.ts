@@ -6,7 +6,7 @@ import { authenticate, maySendAs } from '../accounts/index.ts';
 import { headerValues } from '../delivery/index.ts';
 import { splitAddress as splitAddr } from './address.ts';
 import { newId } from '../log/index.ts';
-import type { Runtime } from '../runtime/index.ts';
+import { systemClock, waitUntilDeadline, type Runtime } from '../runtime/index.ts';
 import type { User } from '../store/types.ts';
 import { readMessage, SessionState, startListener, type ListenerHandle } from './listener.ts';
 import { receivedHeader, tlsDetails } from './received.ts';
@@ -52,6 +52,7 @@ export async function startSubmission(runtime: Runtime, deps: SmtpDeps): Promise
   const maxBytes = config.store.max_message_bytes;
   const overQuotaPermanent = config.store.over_quota === 'permanent';
   const log = runtime.log.child({ listener: 'submission' });
+  const clock = runtime.clock ?? systemClock;
   const requireRoom = freeSpaceCheck(runtime, log);
   const sessions = new SessionState<SubmissionSession>(() => ({ transaction: newTransaction(), authFailures: 0 }));
 
@@ -82,6 +83,7 @@ export async function startSubmission(runtime: Runtime, deps: SmtpDeps): Promise
           if (!session.secure) throw replies.authRequired();
           const store = runtime.store();
           if (!store) throw new SmtpReply(454, '4.7.0', 'Temporary authentication failure, try again later');
+          const attemptStartedAt = clock.now();
           const login = (auth.username ?? '').trim();
           const password = auth.password ?? '';
           // RFC 4616 2: an authorization identity other than the login would be a proxy login: not offered.
@@ -90,8 +92,8 @@ export async function startSubmission(runtime: Runtime, deps: SmtpDeps): Promise
             const state = sessions.get(session);
             state.authFailures++;
             runtime.events.emit('auth-failure', { protocol: 'submission', listener: listenerName, remoteAddress: session.remoteAddress, account: login });
-            const delay = runtime.guard.loginDelayMs(session.remoteAddress, login);
-            if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+            // Answered at a deadline fixed before the password check, so its duration does not show.
+            await waitUntilDeadline(clock, attemptStartedAt, runtime.guard.loginDelayMs(session.remoteAddress, login));
             log.info({ session: session.id, remote: session.remoteAddress, account: login }, 'authentication failed');
             if (state.authFailures >= settings.max_auth_failures) throw new SmtpReply(421, '4.7.0', 'Too many authentication failures');
             throw new SmtpReply(535, '5.7.8', 'Authentication credentials invalid');

@@ -11,11 +11,11 @@ import { connect as tlsConnect } from 'node:tls';
 import { createDeflateRaw, createInflateRaw, constants as zc, type DeflateRaw, type InflateRaw } from 'node:zlib';
 import { configSchema, type Config } from '../../src/config/index.ts';
 import { silentLogger } from '../../src/log/index.ts';
-import { SecurityEventBus, openGuard, type Runtime, type AuthEvent, type ConnectionGuard } from '../../src/runtime/index.ts';
+import { SecurityEventBus, openGuard, type Runtime, type AuthEvent, type Clock, type ConnectionGuard } from '../../src/runtime/index.ts';
 import { openStore } from '../../src/store/index.ts';
 import type { Store, User } from '../../src/store/types.ts';
 import { authenticate, hashPassword, verifyPassword } from '../../src/accounts/index.ts';
-import { startImap, type ImapListeners } from '../../src/imap/index.ts';
+import { startImap, type ImapListeners, type ImapOverrides } from '../../src/imap/index.ts';
 
 export const PASSWORD = 'correct horse battery staple';
 
@@ -50,6 +50,10 @@ export interface HarnessOptions {
   imap?: Partial<Config['imap']>;
   /** Access control's hook (default: admit everyone, no extra delay). */
   guard?: ConnectionGuard;
+  /** Times the failed-login delay (default: the system clock). */
+  clock?: Clock;
+  /** The login check (default: the accounts service's, with bcrypt results memoised). */
+  authenticate?: ImapOverrides['authenticate'];
   maxMessageBytes?: number;
   /** Where the harness's directory is made (default: the system's temporary directory). */
   parentDir?: string;
@@ -86,6 +90,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     tls,
     events,
     guard: options.guard ?? openGuard,
+    ...(options.clock ? { clock: options.clock } : {}),
   };
   // The real accounts check, with bcrypt results memoised per (hash, password): each distinct check runs
   // once at full cost, repeated logins of the same test user do not (bcrypt cost 12 is ~1 s on this machine).
@@ -102,7 +107,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const imap = await startImap(runtime, {
     listen: ['127.0.0.1:0'],
     listenTls: ['127.0.0.1:0'],
-    authenticate: (s, a, p) => authenticate(s, a, p, { verify }),
+    authenticate: options.authenticate ?? ((s, a, p) => authenticate(s, a, p, { verify })),
   });
   const port = imap.listening.find((l) => l.name === 'imap')!.port;
   const tlsPort = imap.listening.find((l) => l.name === 'imaps')!.port;

@@ -61,6 +61,43 @@ test('login rules', async (t) => {
     }
   });
 
+  await t.test('a failed login is answered at a deadline from its arrival, however long the password check took', async () => {
+    // Fake time: the check of each login advances it as a real check would (an imported hash next to the
+    // cost-12 dummy of an unknown user); the delay is asked of the clock, so nothing sleeps.
+    let nowMs = 0;
+    const slept: number[] = [];
+    const clock = {
+      now: () => nowMs,
+      async sleep(ms: number) {
+        slept.push(ms);
+        nowMs += ms;
+      },
+    };
+    const checkMs: Record<string, number> = { 'alice@example.org': 10, 'nobody@example.org': 250 };
+    const arrivals: number[] = [];
+    const timed = await startHarness({
+      clock,
+      imap: { login_failure_delay_ms: 1000, login_failure_max_delay_ms: 1000 },
+      async authenticate(_store, address) {
+        arrivals.push(nowMs);
+        nowMs += checkMs[address] ?? 0;
+        return null;
+      },
+    });
+    try {
+      const c = await timed.client({ login: false });
+      const answeredAfter: number[] = [];
+      for (const account of ['alice@example.org', 'nobody@example.org']) {
+        await c.command(`LOGIN ${account} wrong`);
+        answeredAfter.push(nowMs - arrivals.at(-1)!);
+      }
+      assert.deepEqual(answeredAfter, [1000, 1000], 'known and unknown account answered alike');
+      assert.deepEqual(slept, [990, 750], 'the check time is taken out of the delay, not added to it');
+    } finally {
+      await timed.close();
+    }
+  });
+
   await t.test('AUTHENTICATE PLAIN with an initial response, and with a continuation', async () => {
     const c = await h.client({ login: false });
     const token = Buffer.from(`\0alice@example.org\0${PASSWORD}`).toString('base64');

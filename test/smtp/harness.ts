@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { configSchema, type Config } from '../../src/config/index.ts';
 import { createResolver, type Resolver } from '../../src/dns/index.ts';
 import { createLogger } from '../../src/log/index.ts';
-import { openGuard, SecurityEventBus, type AuthEvent, type ConnectionGuard, type Runtime } from '../../src/runtime/index.ts';
+import { openGuard, SecurityEventBus, type AuthEvent, type Clock, type ConnectionGuard, type Runtime } from '../../src/runtime/index.ts';
 import { openStore } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/types.ts';
 import bcrypt from 'bcrypt';
@@ -69,6 +69,8 @@ export interface HarnessOptions {
   queue?: SmtpDeps['queue'] | null;
   sign?: SmtpDeps['sign'];
   guard?: ConnectionGuard;
+  /** Times the failed-login delay (default: the system clock). */
+  clock?: Clock;
   /** Where the harness's data directory is made (default: the system's temporary directory). */
   parentDir?: string;
 }
@@ -152,6 +154,7 @@ export async function startSmtpHarness(options: HarnessOptions = {}): Promise<Sm
       tls,
       events,
       guard: options.guard ?? openGuard,
+      ...(options.clock ? { clock: options.clock } : {}),
     };
     const queued: QueuedMessage[] = [];
     let queueCounter = 0;

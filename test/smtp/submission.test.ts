@@ -91,6 +91,30 @@ test('failed logins: 535 5.7.8, an auth-failure event per attempt, 421 after the
   });
 });
 
+test('a failed AUTH is answered at a deadline from its arrival: the password check is taken out of the delay', async () => {
+  // The real clock for now(), but sleeps are recorded and skipped: the test needs no sleeping, and sees
+  // how long the server meant to wait after the (real, cost-12 dummy) check of an unknown login.
+  const slept: number[] = [];
+  const clock = { now: () => performance.now(), sleep: async (ms: number) => void slept.push(ms) };
+  const delayMs = 5000;
+  const guard = { admit: () => true, loginDelayMs: () => delayMs };
+  await withHarness({ clock, guard }, async (h) => {
+    const c = await SmtpClient.connect(h.submission);
+    await c.reply();
+    await c.send('EHLO laptop.example.org');
+    await c.starttls();
+    await c.send('EHLO laptop.example.org');
+    const sent = performance.now();
+    assert.equal((await c.send(`AUTH PLAIN ${plain('nobody@example.org', 'wrong')}`)).code, 535);
+    const roundTripMs = performance.now() - sent;
+    c.destroy();
+    assert.equal(slept.length, 1);
+    // Sleeping the whole delay after the check would answer delayMs + the check's time after arrival.
+    assert.ok(slept[0]! < delayMs, `slept ${slept[0]} ms of a ${delayMs} ms delay after the check`);
+    assert.ok(slept[0]! >= delayMs - roundTripMs, `slept ${slept[0]} ms: the deadline began before the AUTH was sent`);
+  });
+});
+
 test('sender must be the user\'s own address or alias (553 5.7.1); enforceSender=false lifts it', async () => {
   await withHarness({}, async (h) => {
     const c = await loggedIn(h);

@@ -13,8 +13,9 @@ export const imapSection = z
     idle_timeout_preauth_ms: durationMs.default(60_000),
     /** Idle time after login (also bounds one IDLE command; clients re-issue IDLE every 29 minutes). */
     idle_timeout_ms: durationMs.default(30 * 60_000),
-    /** Delay before answering the first failed login of a connection; it doubles with each further
-     * failure up to login_failure_max_delay_ms. Slows password guessing on one connection. */
+    /** Delay before answering the first failed login of a connection, counted from when the login arrived
+     * (so how long the password check took does not show); it doubles with each further failure up to
+     * login_failure_max_delay_ms. Slows password guessing on one connection. */
     login_failure_delay_ms: durationMs.default(1_000),
     /** Upper bound of the growing per-connection delay after failed logins. */
     login_failure_max_delay_ms: durationMs.default(15_000),

@@ -19,13 +19,14 @@ export const starttls = defineCommand({
 });
 
 async function finishLogin(session: Session, account: string, password: string): Promise<{ code: string; text: string }> {
+  const attemptStartedAt = session.clock.now();
   if (account.length === 0 || account.length > 320) {
-    await session.loginFailed(account.slice(0, 320));
+    await session.loginFailed(account.slice(0, 320), attemptStartedAt);
     throw new ImapNo('AUTHENTICATIONFAILED', 'Invalid credentials');
   }
   const user = await session.authenticate(session.store, account, password);
   if (!user) {
-    await session.loginFailed(account);
+    await session.loginFailed(account, attemptStartedAt);
     throw new ImapNo('AUTHENTICATIONFAILED', 'Invalid credentials');
   }
   session.loggedIn(user, account);
@@ -85,7 +86,7 @@ export const authenticate = defineCommand({
     if (parts.length !== 3) throw new ImapSyntaxError('AUTHENTICATE PLAIN expects authzid NUL authcid NUL password');
     const [authzid, authcid, password] = parts as [string, string, string];
     if (authzid !== '' && authzid.toLowerCase() !== authcid.toLowerCase()) {
-      await session.loginFailed(authcid);
+      await session.loginFailed(authcid, session.clock.now());
       throw new ImapNo('AUTHORIZATIONFAILED', 'Logging in as another user is not allowed');
     }
     return finishLogin(session, authcid, password);
