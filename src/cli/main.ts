@@ -6,6 +6,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join, dirname } from 'node:path';
 import { CliError } from './errors.ts';
 
+/** sysexits.h: the command was used incorrectly. */
+const EX_USAGE = 64;
+
 export type CommandModule = { register(program: Command): void };
 
 const program = new Command('mailstack')
@@ -13,6 +16,9 @@ const program = new Command('mailstack')
   .option('-c, --config <file>', 'config file (default $MAILSTACK_CONFIG or ./mailstack.toml)')
   .option('--passphrase-file <file>', 'read the vault passphrase from this file instead of the terminal')
   .showHelpAfterError('(run with --help for usage)')
+  // Each command's --help lists --config and --passphrase-file too: they are given after the command as often
+  // as before it. Set before the commands are registered, which copy it.
+  .configureHelp({ showGlobalOptions: true })
   .exitOverride();
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
@@ -38,7 +44,9 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {
-    process.exitCode = err.exitCode;
+    // --help and --version end with 0; everything else Commander reports (an unknown command or option, a
+    // missing argument, one too many) is a usage error: EX_USAGE, as the other commands' usage errors.
+    process.exitCode = err.exitCode === 0 ? 0 : EX_USAGE;
   } else if (err instanceof CliError) {
     process.stderr.write(`mailstack: ${err.message}\n`);
     process.exitCode = err.exitCode;
