@@ -51,3 +51,19 @@ test('TOML syntax errors carry the line and column', () => {
   const all = problems('[server]\ndata_dir = = "d"\n');
   assert.match(all.at(-1)!, /mailstack\.toml:2:\d+: not valid TOML/);
 });
+
+test('an unknown or misshapen table is refused with the line of its header', () => {
+  assert.match(problems('[server]\ndata_dir = "x"\n[bogus]\na = 1\n')[0]!, /:3: unknown key "bogus"/);
+  assert.match(problems('[server]\ndata_dir = "x"\n[smtp]\nlisten = []\n\n\n[smtp.foo]\nbar = 1\n')[0]!, /:7: unknown key "smtp\.foo"/);
+  assert.match(problems('[server]\ndata_dir = "x"\n\n[[smtp]]\nlisten = []\n')[0]!, /:4: "smtp": /);
+});
+
+test('a config with thousands of errors is reported in linear time, the first 50 one by one', () => {
+  const source = '[server]\ndata_dir = "x"\n' + Array.from({ length: 20_000 }, (_, i) => `k${i} = 1\n`).join('');
+  const start = performance.now();
+  const found = problems(source);
+  assert.ok(performance.now() - start < 5000, 'bounded time');
+  assert.match(found[0]!, /:3: unknown key "server\.k0"/);
+  assert.match(found[49]!, /:52: unknown key "server\.k49"/);
+  assert.match(found[50]!, /\.\.\. and 19950 more/);
+});

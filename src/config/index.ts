@@ -6,7 +6,7 @@ import { resolve, dirname, isAbsolute } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
-import { lineOfKey } from './locate.ts';
+import { keyLines, type KeyLocator } from './locate.ts';
 
 export type { Config } from './schema.ts';
 export { configSchema } from './schema.ts';
@@ -43,6 +43,9 @@ export function loadConfig(file: string): LoadedConfig {
   return { config: parseConfig(source, abs), file: abs };
 }
 
+/** Validation problems listed one by one; beyond, a count. A file with thousands is not a config. */
+const MAX_REPORTED_ISSUES = 50;
+
 /** Parses and validates TOML text; `file` is used for messages and for resolving relative paths. */
 export function parseConfig(source: string, file: string): Config {
   let raw: unknown;
@@ -55,28 +58,30 @@ export function parseConfig(source: string, file: string): Config {
   }
   const result = configSchema.safeParse(raw);
   if (!result.success) {
-    const problems = result.error.issues.map((issue) => describeIssue(issue, source, file));
+    const lineOf = keyLines(source);
+    const all = result.error.issues.flatMap((issue) => describeIssue(issue, lineOf, file));
+    const problems = all.slice(0, MAX_REPORTED_ISSUES);
+    if (all.length > MAX_REPORTED_ISSUES) problems.push(`... and ${all.length - MAX_REPORTED_ISSUES} more problem(s) in the same file`);
     throw new ConfigError(`${file}: invalid config:\n  ${problems.join('\n  ')}`, file, problems);
   }
   return resolvePaths(result.data, dirname(file));
 }
 
-function describeIssue(issue: z.core.$ZodIssue, source: string, file: string): string {
+/** One line per problem (an issue about unknown keys names each key on a line of its own). */
+function describeIssue(issue: z.core.$ZodIssue, lineOf: KeyLocator, file: string): string[] {
   const path = issue.path.map((p) => String(p));
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys
-      .map((k) => {
-        const full = [...path, k];
-        const line = lineOfKey(source, full);
-        return `${file}${line ? `:${line}` : ''}: unknown key "${full.join('.')}" (check the spelling against mailstack.example.toml)`;
-      })
-      .join('\n  ');
+    return issue.keys.map((k) => {
+      const full = [...path, k];
+      const line = lineOf(full);
+      return `${file}${line ? `:${line}` : ''}: unknown key "${full.join('.')}" (check the spelling against mailstack.example.toml)`;
+    });
   }
-  const line = lineOfKey(source, issue.path as (string | number)[]);
+  const line = lineOf(issue.path as (string | number)[]);
   const key = path.join('.') || '(top level)';
   const missing = issue.code === 'invalid_type' && /received undefined/.test(issue.message);
   const what = missing ? 'required value is missing' : issue.message;
-  return `${file}${line ? `:${line}` : ''}: "${key}": ${what}`;
+  return [`${file}${line ? `:${line}` : ''}: "${key}": ${what}`];
 }
 
 function resolvePaths(config: Config, base: string): Config {
