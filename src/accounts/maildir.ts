@@ -233,7 +233,19 @@ export function toCrlf(raw: Buffer): Buffer {
   return buf;
 }
 
-/** The reverse, for export: CRLF to LF, as Dovecot writes Maildir files. */
+/**
+ * A stored message as a Maildir file: LF line ends, as Dovecot writes them, when reading the file back
+ * (toCrlf) gives exactly the stored bytes; else the bytes as they are. LF alone cannot say "CR CR LF" (it
+ * reads back as CR LF), so such a message keeps its CRLFs, which Dovecot reads as well, and export then import
+ * gives it back byte for byte. (A bare LF inside a stored message cannot come back either way: Maildir readers,
+ * Dovecot and this import, take every LF for a line end and serve it as CRLF.)
+ */
+export function maildirFileBytes(raw: Buffer): Buffer {
+  const lf = toLf(raw);
+  return toCrlf(lf).equals(raw) ? lf : raw;
+}
+
+/** The reverse of toCrlf: CRLF to LF. */
 export function toLf(raw: Buffer): Buffer {
   const buf = Buffer.alloc(raw.length);
   let j = 0;
@@ -481,6 +493,12 @@ export async function exportMaildir(store: Store, user: User, out: string, onMes
   const mailboxes = await store.mail.listMailboxes(user.id);
   for (const mailbox of mailboxes) {
     const dir = join(out, folderDirName(mailbox.name));
+    // Maildir++ puts "." between folder levels: "v1.2" would come back as "v1/2", a different tree. Dovecot
+    // refuses such names in this layout; so does export, aloud, instead of changing the tree.
+    if (mailbox.name.split('/').some((level) => level.includes('.'))) {
+      result.problems.push({ path: dir, reason: `mailbox "${mailbox.name}" not exported: Maildir++ uses "." between folder levels, so it would come back as "${mailbox.name.replaceAll('.', '/')}"; rename it (IMAP RENAME) without "." and export again` });
+      continue;
+    }
     for (const sub of ['cur', 'new', 'tmp']) await mkdir(join(dir, sub), { recursive: true, mode: 0o700 });
     // Maildir++: an empty "maildirfolder" file marks a folder below the root.
     if (mailbox.name !== 'INBOX') await writeFile(join(dir, 'maildirfolder'), '', { mode: 0o600 });
@@ -513,7 +531,7 @@ export async function exportMaildir(store: Store, user: User, out: string, onMes
       }
       // Maildir delivery: write in tmp/, then rename into cur/ (never a half-written file in cur/).
       const tmpPath = join(dir, 'tmp', `${base}.${randomBytes(4).toString('hex')}`);
-      await writeFile(tmpPath, toLf(raw), { mode: 0o600 });
+      await writeFile(tmpPath, maildirFileBytes(raw), { mode: 0o600 });
       const when = new Date(meta.internalDate);
       await utimes(tmpPath, when, when);
       await rename(tmpPath, join(dir, sub, fileName));

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parsePasswdFile, parseVirtual, parseVmailbox } from './postfix-files.ts';
-import { flagsFromFileName, parseKeywords, parseSubscriptions, formatSubscriptions, parseUidList, folderDirName, toCrlf, toLf } from './maildir.ts';
+import { flagsFromFileName, parseKeywords, parseSubscriptions, formatSubscriptions, parseUidList, folderDirName, maildirFileBytes, toCrlf, toLf } from './maildir.ts';
 
 test('vmailbox: comments, blank lines, any whitespace, OK or a path', () => {
   const r = parseVmailbox('# example.org\nAdmin@Example.org        OK\n\n\tcontinued-ignored\nuser@example.net\texample.net/user/\n@example.net  catchall/\nbare  x/\nuser@example.net OK\nnovalue@example.org\n');
@@ -75,4 +75,15 @@ test('line ends: LF files become CRLF for IMAP and back', () => {
   assert.equal(toCrlf(lf).toString(), 'a: b\r\n\r\nbody\r\nline\r\n');
   assert.equal(toCrlf(Buffer.from('x\r\ny\n')).toString(), 'x\r\ny\r\n');
   assert.deepEqual(toLf(toCrlf(lf)), lf);
+});
+
+test('a stored message reads back from its Maildir file byte for byte, whatever its line ends', () => {
+  // (A bare LF is the one thing that cannot come back: a Maildir reader, Dovecot as this import, serves every
+  // LF as CRLF.)
+  for (const text of ['a: b\r\n\r\nbody\r\n', 'Subject: crcrlf\r\r\n\r\nbody\r\r\n', 'a\r\r\r\nb\r\n', 'no line end', '\r\n', 'x\r']) {
+    const stored = Buffer.from(text, 'latin1');
+    assert.deepEqual(toCrlf(maildirFileBytes(stored)), stored, JSON.stringify(text));
+  }
+  // The common case is written the way Dovecot writes it.
+  assert.equal(maildirFileBytes(Buffer.from('a: b\r\n\r\nbody\r\n')).toString(), 'a: b\n\nbody\n');
 });

@@ -13,7 +13,7 @@ import { openContext } from '../../src/cli/open-context.ts';
 import { openStore } from '../../src/store/index.ts';
 import { authenticate, resolveRecipient } from '../../src/accounts/index.ts';
 import { importPostfixDovecot, type ImportSources } from '../../src/accounts/import.ts';
-import { parseKeywords, parseSubscriptions, parseUidList } from '../../src/accounts/maildir.ts';
+import { exportMaildir, parseKeywords, parseSubscriptions, parseUidList } from '../../src/accounts/maildir.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/dovecot/install', import.meta.url));
 
@@ -233,6 +233,28 @@ test('a folder whose name the store refuses is skipped with a reason; the rest i
     );
     assert.equal(report.counts.messages, 2);
     assert.ok(report.skipped.some((s) => /mailbox ".*" not imported/.test(s.reason)), JSON.stringify(report.skipped));
+  } finally {
+    await store.close();
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
+test('export refuses, aloud, a mailbox whose name holds "." (Maildir++ would turn it into two levels), and exports the rest', async () => {
+  const work = await mkdtemp(join(tmpdir(), 'mailstack-export-dot-'));
+  const store = await openStore({ dir: join(work, 'data'), key: randomBytes(32) });
+  try {
+    await store.accounts.addDomain('example.org');
+    const user = await store.accounts.addUser({ address: 'dot@example.org', passwordHash: 'x' });
+    for (const name of ['v1.2', 'Work']) {
+      const mailbox = await store.mail.createMailbox(user.id, name);
+      await store.mail.append(mailbox.id, { raw: Buffer.from(`Subject: in ${name}\r\n\r\nbody\r\n`) });
+    }
+    const out = join(work, 'out');
+    const result = await exportMaildir(store, user, out);
+    assert.equal(result.problems.length, 1, JSON.stringify(result.problems));
+    assert.match(result.problems[0]!.reason, /mailbox "v1\.2" not exported: .*come back as "v1\/2"/);
+    const dirs = (await readdir(out)).filter((n) => n.startsWith('.'));
+    assert.ok(dirs.includes('.Work') && !dirs.some((n) => n.startsWith('.v1')), dirs.join(' '));
   } finally {
     await store.close();
     await rm(work, { recursive: true, force: true });
