@@ -137,3 +137,23 @@ test('deliver: 75 (EX_TEMPFAIL) on a full disk, saying so; delivered once space 
     await disk.unmount();
   }
 });
+
+test('deliver without --to: 64 (EX_USAGE) naming --to, nothing stored', async () => {
+  const inst = await makeInstance(PASSPHRASE);
+  try {
+    await withStore(inst.config, async (store) => {
+      await store.accounts.addDomain('example.org');
+      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
+    });
+    const r = await runCli(['deliver', '--config', inst.config, '--passphrase-file', inst.passphraseFile], { input: MESSAGE });
+    assert.equal(r.code, 64, r.stderr);
+    assert.match(r.stderr, /--to/);
+    await withStore(inst.config, async (store) => {
+      const user = (await store.accounts.getUser('alice@example.org'))!;
+      const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
+      assert.equal((await store.mail.listMessages(inbox.id)).length, 0);
+    });
+  } finally {
+    await inst.cleanup();
+  }
+});

@@ -28,10 +28,13 @@ export function register(program: Command): void {
   program
     .command('deliver')
     .description('deliver a message from stdin to local recipients (like dovecot-lda); exit codes follow sysexits.h')
-    .requiredOption('-t, --to <address>', 'recipient address (repeat for several)', collect, [] as string[])
+    // Not requiredOption: commander counts the [] default as given, so a run without --to would deliver to
+    // nobody and exit 0 (checked in the action instead, where the exit code can be EX_USAGE).
+    .option('-t, --to <address>', 'recipient address (required; repeat for several)', collect, [] as string[])
     .option('-f, --from <address>', 'envelope sender for Return-Path (default: the message\'s Return-Path, else the null sender)')
     .option('-m, --mailbox <name>', 'mailbox to file into (INBOX when it does not exist)')
     .action(async (opts: { to: string[]; from?: string; mailbox?: string }, cmd: Command) => {
+      if (opts.to.length === 0) throw new CliError('deliver: no recipient: give at least one --to <address>', EX.USAGE);
       const globals = cmd.optsWithGlobals();
       const { config } = loadCommandConfig(globals);
       const raw = toCrlf(await readStdin(config.store.max_message_bytes));
