@@ -157,3 +157,31 @@ test('deliver without --to: 64 (EX_USAGE) naming --to, nothing stored', async ()
     await inst.cleanup();
   }
 });
+
+test('deliver --from: not an address (or with a line break) is 64 (EX_USAGE), not 0 or 75; "<>" is the null sender', async () => {
+  const inst = await makeInstance(PASSPHRASE);
+  try {
+    await withStore(inst.config, async (store) => {
+      await store.accounts.addDomain('example.org');
+      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
+    });
+    const args = ['deliver', '--config', inst.config, '--passphrase-file', inst.passphraseFile, '--to', 'alice@example.org'];
+    for (const from of ['not an address', 'someone@sender.test\nX-Injected: yes']) {
+      const r = await runCli([...args, '--from', from], { input: MESSAGE });
+      assert.equal(r.code, 64, `${JSON.stringify(from)}: ${r.stderr}`);
+      assert.match(r.stderr, /^mailstack: --from .* is not a usable envelope sender \(.+\); give it as local@domain/);
+      assert.equal(r.stderr.trimEnd().split('\n').length, 1, 'one line for the MTA\'s log');
+    }
+    const bounce = await runCli([...args, '--from', '<>'], { input: MESSAGE });
+    assert.equal(bounce.code, 0, bounce.stderr);
+    await withStore(inst.config, async (store) => {
+      const user = (await store.accounts.getUser('alice@example.org'))!;
+      const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
+      const metas = await store.mail.listMessages(inbox.id);
+      assert.equal(metas.length, 1, 'only the null-sender delivery was stored');
+      assert.match((await store.mail.getBody(metas[0]!.bodyId)).toString(), /^Return-Path: <>\r\n/);
+    });
+  } finally {
+    await inst.cleanup();
+  }
+});

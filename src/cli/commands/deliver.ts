@@ -1,13 +1,16 @@
 // `mailstack deliver`: local delivery of one message read from stdin, like Dovecot's LDA (dovecot-lda) or
 // Postfix's local(8) pipe targets. Exit codes are sysexits.h, which MTAs read: 0 delivered, 67 EX_NOUSER
 // (unknown recipient: bounce), 75 EX_TEMPFAIL (store locked or unavailable: retry later), 77 EX_NOPERM
-// (mailbox full and [store] over_quota = "permanent"), 65 EX_DATAERR (message too big or empty).
+// (mailbox full and [store] over_quota = "permanent"), 65 EX_DATAERR (message too big or empty), 64 EX_USAGE
+// (no --to, a --from that is not an address: the MTA's pipe command is wrong).
 import type { Command } from 'commander';
-import { withContext } from '../context.ts';
 import { CliError, EX } from '../errors.ts';
-import { loadCommandConfig } from '../open-context.ts';
+import { loadCommandConfig, openContext } from '../open-context.ts';
+import { AddressError, parseAddress } from '../../accounts/index.ts';
+import { AdminCallError } from '../../admin/index.ts';
 import { deliverLocal, headerValues, toCrlf } from '../../delivery/index.ts';
 import { silentLogger } from '../../log/index.ts';
+import { StoreError, type StoreErrorCode } from '../../store/types.ts';
 
 async function readStdin(maxBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -22,6 +25,66 @@ async function readStdin(maxBytes: number): Promise<Buffer> {
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/** "" or "<>": the null sender (RFC 5321 4.5.5), which bounces and notifications carry; dovecot-lda takes
+ * `-f "<>"` the same way. */
+function isNullSender(bare: string): boolean {
+  return bare === '';
+}
+
+/** The envelope sender given with --from, checked: it becomes the Return-Path header, and the MTA passed
+ * it, so a bad one is a mistake in the MTA's pipe command (EX_USAGE, like dovecot-lda's "Invalid -f
+ * parameter"), never a reason to retry. The spelling is kept as given: a remote local part may be
+ * case-sensitive (RFC 5321 2.4). */
+function envelopeSenderOption(input: string): string {
+  const bare = input.trim().replace(/^<(.*)>$/s, '$1');
+  if (isNullSender(bare)) return '';
+  try {
+    parseAddress(bare);
+  } catch (err) {
+    if (err instanceof AddressError) {
+      // The reason quotes the input: its line breaks are escaped so that the MTA logs one line.
+      const reason = err.message.replace(/[\x00-\x1f\x7f]/g, (c) => JSON.stringify(c).slice(1, -1));
+      throw new CliError(`--from ${JSON.stringify(input)} is not a usable envelope sender (${reason}); give it as local@domain, or "<>" for the null sender`, EX.USAGE);
+    }
+    throw err;
+  }
+  return bare;
+}
+
+/** Without --from: the Return-Path the message carries (an earlier hop's), else the null sender. One that
+ * is not an address is ignored rather than copied into the new Return-Path: it is the message's data, not
+ * the caller's mistake. */
+function envelopeSenderFromMessage(raw: Buffer): string {
+  const bare = (headerValues(raw, 'Return-Path')[0] ?? '').trim().replace(/^<(.*)>$/s, '$1');
+  if (isNullSender(bare)) return '';
+  try {
+    parseAddress(bare);
+    return bare;
+  } catch (err) {
+    if (err instanceof AddressError) return '';
+    throw err;
+  }
+}
+
+/** Store failures a later attempt can get past: the MTA keeps the message and retries (EX_TEMPFAIL). */
+const TEMPORARY_STORE_ERRORS: ReadonlySet<StoreErrorCode> = new Set(['locked', 'unavailable', 'no_space']);
+
+/** True for a failure of the store or of the way to it (I/O, the server going away mid-call), which a
+ * retry can get past. Anything else raised while delivering is a bug or bad input: it must not be
+ * retried for days as if it were temporary. */
+function isTemporaryFailure(err: unknown): boolean {
+  if (err instanceof StoreError) return TEMPORARY_STORE_ERRORS.has(err.code);
+  if (err instanceof AdminCallError) return err.code === 'disconnected' || TEMPORARY_STORE_ERRORS.has(err.code as StoreErrorCode);
+  // A Node system error (EIO, ENOSPC, ECONNRESET...): errno codes are all capitals after an E.
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
+}
+
+function storeUnavailable(err: unknown): CliError {
+  const why = err instanceof Error ? err.message : String(err);
+  return new CliError(`store unavailable: ${why}; the message was not delivered, try again later`, EX.TEMPFAIL);
 }
 
 export function register(program: Command): void {
@@ -39,25 +102,30 @@ export function register(program: Command): void {
       const { config } = loadCommandConfig(globals);
       const raw = toCrlf(await readStdin(config.store.max_message_bytes));
       if (raw.length === 0) throw new CliError('no message on stdin', EX.DATAERR);
-      const envelopeFrom = opts.from ?? (headerValues(raw, 'Return-Path')[0] ?? '').replace(/^<|>$/g, '');
+      const envelopeFrom = opts.from !== undefined ? envelopeSenderOption(opts.from) : envelopeSenderFromMessage(raw);
+      // Whatever keeps us from opening the store (locked server, wrong passphrase file, I/O), the message
+      // must not bounce: EX_TEMPFAIL makes the MTA keep it and retry, as Dovecot's LDA does for such errors.
+      const ctx = await openContext(globals).catch((err: unknown) => {
+        throw storeUnavailable(err);
+      });
       let outcomes;
       try {
-        outcomes = await withContext(globals, async (ctx) => {
-          const result = await deliverLocal(
-            ctx.store,
-            { raw, envelopeFrom, recipients: opts.to, ...(opts.mailbox ? { mailbox: opts.mailbox } : {}) },
-            { log: silentLogger() },
-          );
-          // Aliases that forward outside our domains: into the durable outbound queue, or the copy is lost.
-          const forwards = [...new Set(result.flatMap((o) => (o.status === 'delivered' ? (o.forwards ?? []) : [])))];
-          if (forwards.length > 0 && !result.some((o) => o.status === 'temp_failure')) await ctx.store.queue.enqueue({ sender: envelopeFrom, recipients: forwards, raw });
-          return result;
-        });
+        const result = await deliverLocal(
+          ctx.store,
+          { raw, envelopeFrom, recipients: opts.to, ...(opts.mailbox ? { mailbox: opts.mailbox } : {}) },
+          { log: silentLogger() },
+        );
+        // Aliases that forward outside our domains: into the durable outbound queue, or the copy is lost.
+        const forwards = [...new Set(result.flatMap((o) => (o.status === 'delivered' ? (o.forwards ?? []) : [])))];
+        if (forwards.length > 0 && !result.some((o) => o.status === 'temp_failure')) await ctx.store.queue.enqueue({ sender: envelopeFrom, recipients: forwards, raw });
+        outcomes = result;
       } catch (err) {
-        // Whatever kept us from the store (locked server, wrong passphrase file, I/O), the message must not
-        // bounce: EX_TEMPFAIL makes the MTA keep it and retry, as Dovecot's LDA does for such errors.
-        const why = err instanceof Error ? err.message : String(err);
-        throw new CliError(`store unavailable: ${why}; the message was not delivered, try again later`, EX.TEMPFAIL);
+        // Once the store is open, only a failure a retry can get past is EX_TEMPFAIL; anything else (a bug)
+        // reaches the user as it is, so that it is seen and fixed rather than retried for days.
+        if (isTemporaryFailure(err)) throw storeUnavailable(err);
+        throw err;
+      } finally {
+        await ctx.close();
       }
       for (const o of outcomes) {
         if (o.status !== 'delivered') process.stderr.write(`mailstack: <${o.address}>: ${o.message}\n`);
