@@ -136,6 +136,33 @@ test('import postfix-dovecot takes accounts and mail; a second run imports nothi
   }
 });
 
+test('import postfix-dovecot --maildir that is missing or a file: 66 (EX_NOINPUT) saying so, nothing imported', async () => {
+  const work = await mkdtemp(join(tmpdir(), 'mailstack-import-'));
+  const inst = await makeInstance();
+  const g = ['--config', inst.config, '--passphrase-file', inst.passphraseFile];
+  try {
+    const root = await copyFixture(work);
+    const args = ['import', 'postfix-dovecot', '--vmailbox', join(root, 'postfix/vmailbox'), '--users', join(root, 'dovecot/users')];
+    const missing = join(work, 'no-such-dir');
+    let r = await runCli([...g, ...args, '--maildir', missing]);
+    assert.equal(r.code, 66, r.stderr + r.stdout);
+    assert.match(r.stderr, new RegExp(`--maildir ${missing}: no such directory; give the root of Dovecot's mail_location`));
+    const file = join(root, 'postfix/vmailbox');
+    r = await runCli([...g, ...args, '--maildir', file]);
+    assert.equal(r.code, 66, r.stderr + r.stdout);
+    assert.match(r.stderr, /--maildir .*vmailbox: not a directory/);
+    const ctx = await openContext({ config: inst.config, passphraseFile: inst.passphraseFile });
+    try {
+      assert.deepEqual(await ctx.store.accounts.listDomains(), [], 'no accounts imported without the mail');
+    } finally {
+      await ctx.close();
+    }
+  } finally {
+    await inst.cleanup();
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
 test('an interrupted import resumes without duplicates, even when mail arrived in between', async () => {
   const work = await mkdtemp(join(tmpdir(), 'mailstack-resume-'));
   const store = await openStore({ dir: join(work, 'store'), key: randomBytes(32) });

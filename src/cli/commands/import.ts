@@ -1,7 +1,7 @@
 // `mailstack import postfix-dovecot`: take over an existing Postfix + Dovecot installation's accounts
 // (vmailbox, virtual, Dovecot passwd-file) and, with --maildir, every user's mail.
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { withContext } from '../context.ts';
 import { CliError, EX } from '../errors.ts';
 import { progressBar } from '../progress.ts';
@@ -19,6 +19,21 @@ async function readSource(option: string, path: string): Promise<{ name: string;
   }
   if (buf.length > MAX_ACCOUNT_FILE_BYTES) throw new CliError(`${option} ${path}: larger than ${MAX_ACCOUNT_FILE_BYTES} bytes, not an account file`, EX.DATAERR);
   return { name: path, text: buf.toString('utf8') };
+}
+
+/** --maildir must name a directory we can read: otherwise every user would get a "no Maildir" note and the
+ * run would end with 0 and no mail, which reads like success. Checked before anything is imported. */
+async function checkMaildirRoot(path: string): Promise<void> {
+  const hint = 'give the root of Dovecot\'s mail_location, the directory that holds DOMAIN/USER/Maildir';
+  let isDirectory: boolean;
+  try {
+    isDirectory = (await stat(path)).isDirectory();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new CliError(`--maildir ${path}: ${why}; ${hint}`, EX.NOINPUT);
+  }
+  if (!isDirectory) throw new CliError(`--maildir ${path}: not a directory; ${hint}`, EX.NOINPUT);
 }
 
 function printReport(report: ImportReport, dryRun: boolean): void {
@@ -47,6 +62,7 @@ export function register(program: Command): void {
       const vmailbox = await readSource('--vmailbox', opts.vmailbox);
       const users = await readSource('--users', opts.users);
       const virtual = opts.virtual !== undefined ? await readSource('--virtual', opts.virtual) : undefined;
+      if (opts.maildir !== undefined) await checkMaildirRoot(opts.maildir);
       const report = await withContext(cmd.optsWithGlobals(), async (ctx) => {
         const bar = progressBar('importing mail');
         try {
