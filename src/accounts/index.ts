@@ -37,7 +37,7 @@ export {
   verifyPassword,
   type PasswordScheme,
 } from './password.ts';
-export { authenticate, isLocalDomain, maySendAs, resolveRecipient, MAX_ALIAS_DEPTH, type AuthDeps, type LocalRecipient, type Resolution } from './resolve.ts';
+export { authenticate, isLocalDomain, maySendAs, resolveRecipient, MAX_ALIAS_DEPTH, MAX_ALIAS_EXPANSION, type AuthDeps, type LocalRecipient, type Resolution } from './resolve.ts';
 export { importPostfixDovecot, LOCKED_PASSWORD, type ImportOptions, type ImportReport, type ImportSources } from './import.ts';
 export { exportMaildir, importFolder, readMaildirTree, type ExportResult } from './maildir.ts';
 export { formatSize, parseSize, SizeError } from './size.ts';

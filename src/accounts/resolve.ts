@@ -7,7 +7,8 @@ import { DUMMY_PASSWORD_HASH, hashPassword, isSupportedHash, needsRehash, verify
 /** Alias chains longer than this are a configuration error (Postfix's virtual_alias_recursion_limit is
  * 1000, but real chains are 1-3 steps; 20 keeps a bad table from costing thousands of lookups). */
 export const MAX_ALIAS_DEPTH = 20;
-/** At most this many addresses come out of one expansion (Postfix virtual_alias_expansion_limit: 1000). */
+/** At most this many alias targets are followed in one expansion, nested aliases' own targets included
+ * (Postfix virtual_alias_expansion_limit: 1000). */
 export const MAX_ALIAS_EXPANSION = 1000;
 
 export interface LocalRecipient {
@@ -27,7 +28,14 @@ export type Resolution =
       forwards: string[];
     }
   | { status: 'unknown' }
-  | { status: 'remote' };
+  | { status: 'remote' }
+  /** The aliases go beyond MAX_ALIAS_EXPANSION or MAX_ALIAS_DEPTH: nothing is delivered for this recipient
+   * (part of a list must never get the message while the rest silently does not). Carried as a value, as
+   * 'unknown' and 'remote' are, for each caller to turn into its own refusal; a temporary one, like
+   * Postfix's cleanup(8) ("unreasonable virtual_alias_maps map expansion size ... message not accepted,
+   * try again later", 4.6.0 Alias expansion error), so no mail is lost while the table is fixed.
+   * `detail` says which limit, for whom, for logs and replies. */
+  | { status: 'expansion_error'; detail: string };
 
 /** True when the domain is one of ours (case-insensitive; IDN in either spelling). */
 export async function isLocalDomain(store: Store | { accounts: AccountStore }, domain: string): Promise<boolean> {
@@ -51,7 +59,8 @@ function withDetail(target: string, detail: string | null): string {
 
 /**
  * Resolves a recipient address to local users (and remote forwards), or 'unknown' (our domain, nobody
- * there: reject with 550 5.1.1) or 'remote' (not our domain: relay only for authenticated senders).
+ * there: reject with 550 5.1.1) or 'remote' (not our domain: relay only for authenticated senders), or
+ * 'expansion_error' (its aliases are too many or too deep: refuse for now, 4xx).
  *
  * Lookup order for each address, as Postfix does for virtual domains, with one deliberate difference:
  * an existing user wins over a catch-all (Postfix lets `@domain` in virtual_alias_maps swallow users that
@@ -79,7 +88,9 @@ export async function resolveRecipient(store: Store | { accounts: AccountStore }
 
   const users = new Map<number, LocalRecipient>();
   const forwards = new Set<string>();
-  let produced = 0;
+  let followed = 0;
+  // Set once a limit is reached: the expansion then stops, and its partial result is thrown away.
+  let overLimit: string | null = null;
 
   const deliverToUser = async (addr: string, lookup: string): Promise<boolean> => {
     const user = await accounts.getUser(lookup);
@@ -90,14 +101,23 @@ export async function resolveRecipient(store: Store | { accounts: AccountStore }
 
   // Returns true when the address led somewhere (a user, a forward, or aliases that did).
   const expand = async (addr: string, path: readonly string[]): Promise<boolean> => {
-    if (++produced > MAX_ALIAS_EXPANSION) return false;
+    if (overLimit !== null) return false;
+    // Every alias target counts (path is empty only for the recipient itself).
+    if (path.length > 0 && ++followed > MAX_ALIAS_EXPANSION) {
+      overLimit = `the aliases of ${parsed.address} expand to more than ${MAX_ALIAS_EXPANSION} addresses`;
+      return false;
+    }
     const p = tryParseAddress(addr);
     if (!p) return false;
     if (!(await isOurs(p.domain))) {
       forwards.add(p.address);
       return true;
     }
-    if (path.length > MAX_ALIAS_DEPTH || path.includes(p.address)) return false; // too deep, or a cycle
+    if (path.includes(p.address)) return false; // a cycle: cut, the other targets still count
+    if (path.length > MAX_ALIAS_DEPTH) {
+      overLimit = `the aliases of ${parsed.address} nest deeper than ${MAX_ALIAS_DEPTH} levels (at ${p.address})`;
+      return false;
+    }
     const next = [...path, p.address];
     const followAll = async (targets: string[], detail: string | null, self: string): Promise<boolean> => {
       let any = false;
@@ -128,6 +148,7 @@ export async function resolveRecipient(store: Store | { accounts: AccountStore }
   };
 
   await expand(parsed.address, []);
+  if (overLimit !== null) return { status: 'expansion_error', detail: overLimit };
   if (users.size === 0 && forwards.size === 0) return { status: 'unknown' };
   return { status: 'local', users: [...users.values()], forwards: [...forwards] };
 }

@@ -62,6 +62,11 @@ function returnPathLine(envelopeFrom: string): string {
   return `Return-Path: <${envelopeFrom}>`;
 }
 
+/** What the sender's MTA (and its bounce, if the alias table stays broken) reads. */
+function aliasExpansionMessage(detail: string): string {
+  return `alias expansion error: ${detail}; nothing was delivered for this recipient, try again later`;
+}
+
 /** Lower-cased address, with the domain lower-cased; local parts are compared case-insensitively too,
  * like the accounts service does. */
 function normalize(address: string): string {
@@ -91,6 +96,10 @@ export async function deliverLocal(store: Store, delivery: LocalDelivery, option
       const r = options.resolved?.get(address) ?? (await resolveRecipient(store, address));
       if (r.status === 'local') {
         resolved.push({ address, users: r.users, forwards: r.forwards });
+      } else if (r.status === 'expansion_error') {
+        // Temporary, as Postfix defers it: the sender keeps the message while the alias table is fixed.
+        log?.warn({ recipient: address, detail: r.detail }, 'alias expansion error');
+        resolved.push({ address, users: [], forwards: [], outcome: { address, status: 'temp_failure', message: aliasExpansionMessage(r.detail) } });
       } else {
         const message = r.status === 'remote' ? 'recipient domain is not served here' : 'no such user here';
         resolved.push({ address, users: [], forwards: [], outcome: { address, status: 'unknown', message } });

@@ -34,6 +34,10 @@ export const replies = {
   userUnknown: (address: string, detail = 'User unknown') => new SmtpReply(550, '5.1.1', `<${address}>: Recipient address rejected: ${detail}`),
   overQuota: (address: string, permanent: boolean) =>
     permanent ? new SmtpReply(552, '5.2.2', `<${address}>: Mailbox full`) : new SmtpReply(452, '4.2.2', `<${address}>: Mailbox full, try again later`),
+  // Postfix cleanup(8) defers a recipient whose virtual aliases go past virtual_alias_expansion_limit or
+  // virtual_alias_recursion_limit with "4.6.0 Alias expansion error": temporary, so nothing is lost
+  // while the alias table is fixed.
+  aliasExpansion: (address: string, detail: string) => new SmtpReply(451, '4.6.0', `<${address}>: Alias expansion error: ${detail}, try again later`),
   authRequired: () => new SmtpReply(530, '5.7.0', 'Must issue a STARTTLS command and authenticate first'),
   senderMismatch: (address: string, login: string) => new SmtpReply(553, '5.7.1', `<${address}>: Sender address rejected: not owned by user ${login}`),
 };

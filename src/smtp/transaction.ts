@@ -84,6 +84,7 @@ export async function classifyRecipient(
   // resolveRecipient looks the domain up itself, and finds a local recipient only in one of our domains:
   // the separate domain check is needed only when it finds none (one query fewer per accepted RCPT).
   const resolved = await resolveRecipient(store, qualified);
+  if (resolved.status === 'expansion_error') throw replies.aliasExpansion(address, resolved.detail);
   if (resolved.status !== 'local') {
     if (!(await isLocalDomain(store, parts.domain))) {
       if (options.mayRelay) return { kind: 'remote', address: qualified };

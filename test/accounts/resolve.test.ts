@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { openStore, type Store, type User } from '../../src/store/index.ts';
-import { authenticate, hashPassword, isLocalDomain, maySendAs, resolveRecipient, verifyPassword, DUMMY_PASSWORD_HASH, type Resolution } from '../../src/accounts/index.ts';
+import { authenticate, hashPassword, isLocalDomain, maySendAs, resolveRecipient, verifyPassword, DUMMY_PASSWORD_HASH, MAX_ALIAS_DEPTH, MAX_ALIAS_EXPANSION, type Resolution } from '../../src/accounts/index.ts';
 
 let dir: string;
 let store: Store;
@@ -101,6 +101,37 @@ test('unknown address of a local domain without catch-all is unknown; other doma
 
 test('alias loops are cut, not followed forever', async () => {
   assert.deepEqual(await resolveRecipient(store, 'loop1@example.org'), { status: 'unknown' });
+});
+
+test('an expansion over MAX_ALIAS_EXPANSION targets is an expansion_error, not a silently shortened list', async () => {
+  // Two nested lists, so that the count covers nested targets too: half + half = exactly the limit.
+  const half = MAX_ALIAS_EXPANSION / 2;
+  for (let i = 0; i < half - 1; i++) await store.accounts.addAlias('half1@example.org', `m${i}@remote.test`);
+  for (let i = half - 1; i < MAX_ALIAS_EXPANSION - 3; i++) await store.accounts.addAlias('half2@example.org', `m${i}@remote.test`);
+  for (const list of ['half1@example.org', 'half2@example.org']) await store.accounts.addAlias('at-limit@example.org', list);
+  await store.accounts.addAlias('at-limit@example.org', 'admin@example.org');
+  const atLimit = await resolveRecipient(store, 'at-limit@example.org');
+  assert.equal(atLimit.status, 'local');
+  assert.equal(atLimit.status === 'local' && atLimit.forwards.length, MAX_ALIAS_EXPANSION - 3);
+  assert.deepEqual(ids(atLimit), [id('admin@example.org')]);
+
+  for (const target of ['at-limit@example.org', 'one-more@remote.test']) await store.accounts.addAlias('over-limit@example.org', target);
+  const over = await resolveRecipient(store, 'over-limit@example.org');
+  assert.equal(over.status, 'expansion_error');
+  assert.match(over.status === 'expansion_error' ? over.detail : '', new RegExp(`over-limit@example\\.org expand to more than ${MAX_ALIAS_EXPANSION} addresses`));
+});
+
+test('an alias chain deeper than MAX_ALIAS_DEPTH is an expansion_error; one at the limit resolves', async () => {
+  const chain = async (name: string, links: number) => {
+    for (let i = 0; i < links - 1; i++) await store.accounts.addAlias(`${name}${i}@example.org`, `${name}${i + 1}@example.org`);
+    await store.accounts.addAlias(`${name}${links - 1}@example.org`, 'bob@example.org');
+  };
+  await chain('deep', MAX_ALIAS_DEPTH);
+  assert.deepEqual(ids(await resolveRecipient(store, 'deep0@example.org')), [id('bob@example.org')]);
+  await chain('deeper', MAX_ALIAS_DEPTH + 1);
+  const r = await resolveRecipient(store, 'deeper0@example.org');
+  assert.equal(r.status, 'expansion_error');
+  assert.match(r.status === 'expansion_error' ? r.detail : '', new RegExp(`nest deeper than ${MAX_ALIAS_DEPTH} levels`));
 });
 
 test('an alias to itself keeps the local copy and forwards elsewhere', async () => {

@@ -8,6 +8,7 @@ import { openStore } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/types.ts';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { makeInstance, runCli, startServe } from '../helpers/cli.ts';
+import { MAX_ALIAS_EXPANSION } from '../../src/accounts/index.ts';
 import { fillDisk, freeDisk, mountSmallDisk } from '../helpers/tmpfs.ts';
 
 const PASSPHRASE = 'correct horse battery staple';
@@ -180,6 +181,30 @@ test('deliver --from: not an address (or with a line break) is 64 (EX_USAGE), no
       const metas = await store.mail.listMessages(inbox.id);
       assert.equal(metas.length, 1, 'only the null-sender delivery was stored');
       assert.match((await store.mail.getBody(metas[0]!.bodyId)).toString(), /^Return-Path: <>\r\n/);
+    });
+  } finally {
+    await inst.cleanup();
+  }
+});
+
+test('deliver to an alias over the expansion limit: 75 (EX_TEMPFAIL) saying why; nothing stored or queued', async () => {
+  const inst = await makeInstance(PASSPHRASE);
+  try {
+    await withStore(inst.config, async (store) => {
+      await store.accounts.addDomain('example.org');
+      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
+      // Added through the store: `alias add` refuses to build such a list.
+      await store.accounts.addAlias('everyone@example.org', 'alice@example.org');
+      for (let i = 0; i < MAX_ALIAS_EXPANSION; i++) await store.accounts.addAlias('everyone@example.org', `m${i}@remote.test`);
+    });
+    const r = await runCli(['deliver', '--config', inst.config, '--passphrase-file', inst.passphraseFile, '--to', 'everyone@example.org'], { input: MESSAGE });
+    assert.equal(r.code, 75, r.stderr);
+    assert.match(r.stderr, new RegExp(`<everyone@example\\.org>: alias expansion error: the aliases of everyone@example\\.org expand to more than ${MAX_ALIAS_EXPANSION} addresses`));
+    await withStore(inst.config, async (store) => {
+      const user = (await store.accounts.getUser('alice@example.org'))!;
+      const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
+      assert.equal((await store.mail.listMessages(inbox.id)).length, 0);
+      assert.deepEqual(await store.queue.list(), []);
     });
   } finally {
     await inst.cleanup();

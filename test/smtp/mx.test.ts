@@ -9,6 +9,7 @@ import { connect as netConnect } from 'node:net';
 import { createTransport } from 'nodemailer';
 import { SmtpClient } from './client.ts';
 import { HOSTNAME, message, withSmtpHarness, type SmtpHarness } from './harness.ts';
+import { MAX_ALIAS_EXPANSION } from '../../src/accounts/index.ts';
 
 const run = promisify(execFile);
 
@@ -69,6 +70,24 @@ test('unknown local recipient refused at RCPT with 550 5.1.1; nothing stored', a
     assert.equal((await c.send('DATA')).code, 503, 'no valid recipient, no DATA');
     await c.quit();
     assert.equal(await h.totalMessages(), 0);
+  });
+});
+
+test('an alias over the expansion limit refused at RCPT with 451 4.6.0 saying so; the other recipients are not affected', async () => {
+  await withHarness({}, async (h) => {
+    await h.store.accounts.addAlias('everyone@example.org', 'bob@example.org');
+    for (let i = 0; i < MAX_ALIAS_EXPANSION; i++) await h.store.accounts.addAlias('everyone@example.org', `m${i}@remote.test`);
+    const c = await session(h);
+    const r = await c.send('RCPT TO:<everyone@example.org>');
+    assert.equal(r.code, 451, r.text);
+    assert.equal(r.enhanced, '4.6.0');
+    assert.match(r.text, new RegExp(`<everyone@example\\.org>: Alias expansion error: the aliases of everyone@example\\.org expand to more than ${MAX_ALIAS_EXPANSION} addresses`));
+    assert.equal((await c.send('RCPT TO:<alice@example.org>')).code, 250);
+    assert.equal((await c.data(message({ subject: 'to the list' }))).code, 250);
+    await c.quit();
+    assert.equal((await h.messages('alice@example.org')).length, 1);
+    assert.equal((await h.messages('bob@example.org')).length, 0, 'no part of the list got it');
+    assert.deepEqual(h.queued, [], 'nor any of its forwards');
   });
 });
 

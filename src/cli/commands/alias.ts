@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { withContext } from '../context.ts';
 import { CliError, EX } from '../errors.ts';
 import { AddressError, normalizeAddress, normalizeAliasSource, normalizeDomain, resolveRecipient } from '../../accounts/index.ts';
-import { StoreError } from '../../store/types.ts';
+import { StoreError, type Store } from '../../store/types.ts';
 
 function parseOr(kind: string, input: string, parse: (s: string) => string): string {
   try {
@@ -14,6 +14,23 @@ function parseOr(kind: string, input: string, parse: (s: string) => string): str
     if (err instanceof AddressError) throw new CliError(`${kind}: ${err.message}`, EX.USAGE);
     throw err;
   }
+}
+
+/**
+ * Takes back the entries just added when the source now expands beyond the alias limits: mail to it would
+ * be refused (4.6.0 Alias expansion error) until the table is fixed, so the table is not broken in the
+ * first place. Checks the source only: a catch-all (no address to resolve), and other aliases that
+ * include this one, are not checked here; delivery still refuses them visibly.
+ */
+async function refuseOverLimit(store: Store, source: string, added: readonly string[]): Promise<void> {
+  if (source.startsWith('@') || added.length === 0) return;
+  const r = await resolveRecipient(store, source);
+  if (r.status !== 'expansion_error') return;
+  for (const destination of added) await store.accounts.deleteAlias(source, destination);
+  throw new CliError(
+    `${source}: not added: ${r.detail}, and mail to it would be refused; split the list, or point it at fewer, flatter aliases (see: mailstack alias list)`,
+    EX.DATAERR,
+  );
 }
 
 export function register(program: Command): void {
@@ -33,6 +50,7 @@ export function register(program: Command): void {
         if (!(await ctx.store.accounts.hasDomain(domain))) {
           throw new CliError(`${domain} is not one of our domains: add it first with \`mailstack domain add ${domain}\``, EX.NOUSER);
         }
+        const added: string[] = [];
         for (const destination of destinations) {
           try {
             await ctx.store.accounts.addAlias(source, destination);
@@ -43,9 +61,11 @@ export function register(program: Command): void {
             }
             throw err;
           }
+          added.push(destination);
           const r = await resolveRecipient(ctx.store, destination);
           if (r.status === 'unknown') warnings.push(`${destination} does not reach anyone yet (no such user or alias): mail to ${source} for it will bounce`);
         }
+        await refuseOverLimit(ctx.store, source, added);
       });
       for (const w of warnings) process.stderr.write(`mailstack: warning: ${w}\n`);
       process.stdout.write(`${source} -> ${destinations.join(', ')}\n`);
