@@ -10,6 +10,8 @@
 // - A failure of the store (locked vault, I/O error) is a temporary failure for every recipient: the
 //   sender keeps the message and retries; nothing is lost.
 // - A user reached through several recipients (an alias and the user) gets the message once.
+// - With allOrNothing, every recipient is checked (exists, not a loop, room in the mailbox) before
+//   anything is stored, and nothing is stored unless all pass.
 import { resolveRecipient, type Resolution } from '../accounts/index.ts';
 import type { Logger } from '../log/index.ts';
 import { StoreError, type DeliveryTarget, type Store } from '../store/types.ts';
@@ -54,6 +56,12 @@ export interface DeliveryOptions {
   /** Resolutions the caller already made (SMTP does at RCPT time), by recipient address as given: saves
    * resolving each recipient twice per message. Missing addresses are resolved here. */
   resolved?: ReadonlyMap<string, Resolution>;
+  /** Store for every recipient or for none: for callers that give one answer for the whole message
+   * (`mailstack deliver` exits with one code), where a partial delivery and a retry, or a bounce, would
+   * duplicate or contradict what was stored. Quota is checked up front, then the message is stored with
+   * quota grace (as SMTP does between RCPT and DATA). The recipients that did not fail get the status of
+   * the failure that decides (temp_failure, then over_quota, then unknown: the one a retry may cure). */
+  allOrNothing?: boolean;
 }
 
 /** RFC 5321 4.4: the delivery agent records the envelope sender in Return-Path. Any Return-Path the
@@ -112,7 +120,6 @@ export async function deliverLocal(store: Store, delivery: LocalDelivery, option
 
   // 2. One target per distinct user; a user that already has this message's Delivered-To is a loop
   //    (Postfix: "mail forwarding loop for ..."), refused rather than delivered again for ever.
-  const targetsByUser = new Map<number, { userId: number; address: string }>();
   for (const r of resolved) {
     if (r.outcome) continue;
     const fresh = r.users.filter((u) => !existingDeliveredTo.has(normalize(u.address)));
@@ -121,7 +128,25 @@ export async function deliverLocal(store: Store, delivery: LocalDelivery, option
       continue;
     }
     r.users = fresh;
-    for (const u of fresh) if (!targetsByUser.has(u.userId)) targetsByUser.set(u.userId, u);
+  }
+
+  // 2b. All or nothing: every recipient checked before anything is stored.
+  if (options.allOrNothing) {
+    if (!options.ignoreQuota) {
+      try {
+        await refuseRecipientsWithoutRoom(store, resolved, raw.length);
+      } catch (err) {
+        log?.error({ err }, 'quota check failed');
+        return resolved.map((r) => r.outcome ?? { address: r.address, status: 'temp_failure', ...storeFailure(err) });
+      }
+    }
+    const decisive = decisiveFailure(resolved);
+    if (decisive) return resolved.map((r) => r.outcome ?? withheld(r.address, decisive));
+  }
+  const targetsByUser = new Map<number, { userId: number; address: string }>();
+  for (const r of resolved) {
+    if (r.outcome) continue;
+    for (const u of r.users) if (!targetsByUser.has(u.userId)) targetsByUser.set(u.userId, u);
   }
   const users = [...targetsByUser.values()];
   const withForwards = (o: RecipientOutcome, r: ResolvedRecipient): RecipientOutcome => (r.forwards.length > 0 ? { ...o, forwards: r.forwards } : o);
@@ -149,18 +174,16 @@ export async function deliverLocal(store: Store, delivery: LocalDelivery, option
       raw: finalRaw,
       targets,
       ...(delivery.internalDate !== undefined ? { internalDate: delivery.internalDate } : {}),
-      ...(options.ignoreQuota ? { ignoreQuota: true } : {}),
+      // allOrNothing checked quota in 2b: grace for a delivery that filled a mailbox since, or the store
+      // would leave that user out and break all-or-nothing.
+      ...(options.ignoreQuota || options.allOrNothing ? { ignoreQuota: true } : {}),
     });
     stored = new Set(result.stored.map((s) => s.userId));
     overQuota = new Set(result.overQuota);
     log?.info({ size: finalRaw.length, users: users.map((u) => u.address), stored: result.stored.length, overQuota: result.overQuota.length, junk: !!delivery.junk }, 'delivered');
   } catch (err) {
     log?.error({ err }, 'store refused the delivery');
-    const failure: Pick<RecipientOutcome, 'message' | 'reason'> =
-      err instanceof StoreError && err.code === 'no_space'
-        ? { message: 'insufficient system storage, try again later', reason: 'no_space' }
-        : { message: 'mail store temporarily unavailable, try again later' };
-    return resolved.map((r) => r.outcome ?? { address: r.address, status: 'temp_failure', ...failure });
+    return resolved.map((r) => r.outcome ?? { address: r.address, status: 'temp_failure', ...storeFailure(err) });
   }
 
   // 5. A recipient counts as delivered when one of its users got the message.
@@ -171,6 +194,59 @@ export async function deliverLocal(store: Store, delivery: LocalDelivery, option
     if (r.users.some((u) => overQuota.has(u.userId))) return withForwards({ address: r.address, status: 'over_quota', message: 'mailbox is over quota' }, r);
     return { address: r.address, status: 'temp_failure', message: 'not stored, try again later' };
   });
+}
+
+function storeFailure(err: unknown): Pick<RecipientOutcome, 'message' | 'reason'> {
+  return err instanceof StoreError && err.code === 'no_space'
+    ? { message: 'insufficient system storage, try again later', reason: 'no_space' }
+    : { message: 'mail store temporarily unavailable, try again later' };
+}
+
+/**
+ * Quota before anything is stored (allOrNothing): a recipient none of whose users has room for the message
+ * gets 'over_quota'; users without room are left out of a recipient that still reaches others, as the
+ * store leaves them out when it checks. Room means what the store means: used + size <= limit.
+ */
+async function refuseRecipientsWithoutRoom(store: Store, resolved: ResolvedRecipient[], sizeBytes: number): Promise<void> {
+  const hasRoom = new Map<number, boolean>();
+  for (const r of resolved) {
+    if (r.outcome || r.users.length === 0) continue;
+    const withRoom: ResolvedRecipient['users'] = [];
+    for (const u of r.users) {
+      let room = hasRoom.get(u.userId);
+      if (room === undefined) {
+        const quota = await store.mail.quotaUsage(u.userId);
+        room = quota.limitBytes <= 0 || quota.usedBytes + sizeBytes <= quota.limitBytes;
+        hasRoom.set(u.userId, room);
+      }
+      if (room) withRoom.push(u);
+    }
+    if (withRoom.length === 0) r.outcome = { address: r.address, status: 'over_quota', message: 'mailbox is over quota' };
+    else r.users = withRoom;
+  }
+}
+
+/** Which failure decides an all-or-nothing delivery: the one a retry may cure first, so the message is
+ * retried rather than bounced while some recipient may still take it. */
+const FAILURE_PRECEDENCE: readonly RecipientOutcome['status'][] = ['temp_failure', 'over_quota', 'unknown'];
+
+function decisiveFailure(resolved: readonly ResolvedRecipient[]): RecipientOutcome | null {
+  const failures = resolved.flatMap((r) => (r.outcome && r.outcome.status !== 'delivered' ? [r.outcome] : []));
+  for (const status of FAILURE_PRECEDENCE) {
+    const found = failures.find((o) => o.status === status);
+    if (found) return found;
+  }
+  return null;
+}
+
+/** The outcome of a recipient that passed its checks but gets nothing because another one failed. */
+function withheld(address: string, decisive: RecipientOutcome): RecipientOutcome {
+  return {
+    address,
+    status: decisive.status,
+    message: `not delivered because <${decisive.address}> failed (${decisive.message}): this delivery is to every recipient or to none`,
+    ...(decisive.reason ? { reason: decisive.reason } : {}),
+  };
 }
 
 /** The name of the user's \Junk mailbox ("Junk" when the user has none marked: the store then falls back

@@ -210,3 +210,44 @@ test('deliver to an alias over the expansion limit: 75 (EX_TEMPFAIL) saying why;
     await inst.cleanup();
   }
 });
+
+test('deliver to several recipients is all or nothing: one unknown (67) or over quota (75) stores nothing for the others', async () => {
+  const inst = await makeInstance(PASSPHRASE);
+  try {
+    await withStore(inst.config, async (store) => {
+      await store.accounts.addDomain('example.org');
+      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
+      // 50 bytes: less than MESSAGE, so bob has no room for it.
+      await store.accounts.addUser({ address: 'bob@example.org', passwordHash: '{PLAIN}x', quotaBytes: 50 });
+    });
+    const args = ['deliver', '--config', inst.config, '--passphrase-file', inst.passphraseFile, '--to', 'alice@example.org'];
+    const counts = () =>
+      withStore(inst.config, async (store) => {
+        const n: number[] = [];
+        for (const address of ['alice@example.org', 'bob@example.org']) {
+          const user = (await store.accounts.getUser(address))!;
+          n.push((await store.mail.listMessages((await store.mail.getMailbox(user.id, 'INBOX'))!.id)).length);
+        }
+        return n;
+      });
+
+    const unknown = await runCli([...args, '--to', 'nobody@example.org'], { input: MESSAGE });
+    assert.equal(unknown.code, 67, unknown.stderr);
+    assert.match(unknown.stderr, /<nobody@example\.org>: no such user here/);
+    assert.match(unknown.stderr, /<alice@example\.org>: not delivered because <nobody@example\.org> failed/);
+    assert.deepEqual(await counts(), [0, 0], 'a bounce must not follow a delivery');
+
+    // Over quota, [store] over_quota = "temporary" (the default): the MTA retries, so nothing may be stored yet.
+    const full = await runCli([...args, '--to', 'bob@example.org'], { input: MESSAGE });
+    assert.equal(full.code, 75, full.stderr);
+    assert.match(full.stderr, /<bob@example\.org>: mailbox is over quota/);
+    assert.deepEqual(await counts(), [0, 0], 'a retry must not duplicate what was stored');
+
+    await withStore(inst.config, (store) => store.accounts.updateUser('bob@example.org', { quotaBytes: 0 }));
+    const retry = await runCli([...args, '--to', 'bob@example.org'], { input: MESSAGE });
+    assert.equal(retry.code, 0, retry.stderr);
+    assert.deepEqual(await counts(), [1, 1], 'the retry stores once for each');
+  } finally {
+    await inst.cleanup();
+  }
+});

@@ -83,3 +83,20 @@ test('a failing store is a temporary failure for every recipient, never a loss',
     assert.deepEqual(outcomes.map((o) => o.status), ['temp_failure', 'temp_failure']);
   });
 });
+
+test('allOrNothing: a full mailbox stores nothing for anyone; a user without room is left out of an alias that reaches others', async () => {
+  await withStore(async (store) => {
+    await store.accounts.updateUser('bob@example.org', { quotaBytes: 10 });
+    await store.accounts.addAlias('pair@example.org', 'alice@example.org');
+    await store.accounts.addAlias('pair@example.org', 'bob@example.org');
+    const refused = await deliverLocal(store, { raw: RAW, envelopeFrom: '', recipients: ['alice@example.org', 'bob@example.org'] }, { allOrNothing: true });
+    assert.deepEqual(refused.map((o) => [o.address, o.status]), [['alice@example.org', 'over_quota'], ['bob@example.org', 'over_quota']]);
+    assert.match(refused[0]!.message, /not delivered because <bob@example\.org> failed/);
+    assert.equal((await inbox(store, 'alice@example.org')).length, 0);
+
+    const viaAlias = await deliverLocal(store, { raw: RAW, envelopeFrom: '', recipients: ['pair@example.org'] }, { allOrNothing: true });
+    assert.deepEqual(viaAlias.map((o) => o.status), ['delivered']);
+    assert.equal((await inbox(store, 'alice@example.org')).length, 1);
+    assert.equal((await inbox(store, 'bob@example.org')).length, 0);
+  });
+});

@@ -110,14 +110,19 @@ export function register(program: Command): void {
       });
       let outcomes;
       try {
+        // All or nothing. This run answers the MTA with one exit code for every --to: after a partial
+        // delivery, 75 would make it retry and duplicate what was stored, and 67 would bounce a message
+        // that reached someone. dovecot-lda avoids the question by taking one user per run; we take
+        // several, so every recipient is checked (exists, no loop, room) before anything is stored, and
+        // the store's deliver (one transaction for all targets) stores for all of them or for none.
         const result = await deliverLocal(
           ctx.store,
           { raw, envelopeFrom, recipients: opts.to, ...(opts.mailbox ? { mailbox: opts.mailbox } : {}) },
-          { log: silentLogger() },
+          { log: silentLogger(), allOrNothing: true },
         );
         // Aliases that forward outside our domains: into the durable outbound queue, or the copy is lost.
         const forwards = [...new Set(result.flatMap((o) => (o.status === 'delivered' ? (o.forwards ?? []) : [])))];
-        if (forwards.length > 0 && !result.some((o) => o.status === 'temp_failure')) await ctx.store.queue.enqueue({ sender: envelopeFrom, recipients: forwards, raw });
+        if (forwards.length > 0 && result.every((o) => o.status === 'delivered')) await ctx.store.queue.enqueue({ sender: envelopeFrom, recipients: forwards, raw });
         outcomes = result;
       } catch (err) {
         // Once the store is open, only a failure a retry can get past is EX_TEMPFAIL; anything else (a bug)
