@@ -7,10 +7,8 @@ import type { Command } from 'commander';
 import { CliError, EX } from '../errors.ts';
 import { loadCommandConfig, openContext } from '../open-context.ts';
 import { AddressError, parseAddress } from '../../accounts/index.ts';
-import { AdminCallError } from '../../admin/index.ts';
 import { deliverLocal, headerValues, toCrlf } from '../../delivery/index.ts';
 import { silentLogger } from '../../log/index.ts';
-import { StoreError, type StoreErrorCode } from '../../store/types.ts';
 
 async function readStdin(maxBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -68,20 +66,6 @@ function envelopeSenderFromMessage(raw: Buffer): string {
   }
 }
 
-/** Store failures a later attempt can get past: the MTA keeps the message and retries (EX_TEMPFAIL). */
-const TEMPORARY_STORE_ERRORS: ReadonlySet<StoreErrorCode> = new Set(['locked', 'unavailable', 'no_space']);
-
-/** True for a failure of the store or of the way to it (I/O, the server going away mid-call), which a
- * retry can get past. Anything else raised while delivering is a bug or bad input: it must not be
- * retried for days as if it were temporary. */
-function isTemporaryFailure(err: unknown): boolean {
-  if (err instanceof StoreError) return TEMPORARY_STORE_ERRORS.has(err.code);
-  if (err instanceof AdminCallError) return err.code === 'disconnected' || TEMPORARY_STORE_ERRORS.has(err.code as StoreErrorCode);
-  // A Node system error (EIO, ENOSPC, ECONNRESET...): errno codes are all capitals after an E.
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
-}
-
 function storeUnavailable(err: unknown): CliError {
   const why = err instanceof Error ? err.message : String(err);
   return new CliError(`store unavailable: ${why}; the message was not delivered, try again later`, EX.TEMPFAIL);
@@ -125,10 +109,11 @@ export function register(program: Command): void {
         if (forwards.length > 0 && result.every((o) => o.status === 'delivered')) await ctx.store.queue.enqueue({ sender: envelopeFrom, recipients: forwards, raw });
         outcomes = result;
       } catch (err) {
-        // Once the store is open, only a failure a retry can get past is EX_TEMPFAIL; anything else (a bug)
-        // reaches the user as it is, so that it is seen and fixed rather than retried for days.
-        if (isTemporaryFailure(err)) throw storeUnavailable(err);
-        throw err;
+        // Every failure here is EX_TEMPFAIL, a bug included: the MTA keeps the message and retries, and the
+        // message says why. An unexpected error answered otherwise (EX_SOFTWARE) would bounce it, and a
+        // message we failed to store must never be lost for that. Usage mistakes were refused above, before
+        // the store was opened, so none of them is retried for days.
+        throw storeUnavailable(err);
       } finally {
         await ctx.close();
       }
