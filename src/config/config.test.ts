@@ -67,3 +67,8 @@ test('a config with thousands of errors is reported in linear time, the first 50
   assert.match(found[49]!, /:52: unknown key "server\.k49"/);
   assert.match(found[50]!, /\.\.\. and 19950 more/);
 });
+
+test('a config path that is a directory is named as such', async () => {
+  const { loadConfig } = await import('./index.ts');
+  assert.throws(() => loadConfig('/tmp'), (err: unknown) => err instanceof ConfigError && /\/tmp is a directory: give the config file itself/.test(err.message));
+});

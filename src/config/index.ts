@@ -31,7 +31,8 @@ export interface LoadedConfig {
 
 /** Which config file a command uses: --config, then $MAILSTACK_CONFIG, then ./mailstack.toml. */
 export function configPath(flag: string | undefined): string {
-  return resolve(flag ?? process.env['MAILSTACK_CONFIG'] ?? 'mailstack.toml');
+  // An empty $MAILSTACK_CONFIG counts as unset (it would name the current directory).
+  return resolve(flag ?? (process.env['MAILSTACK_CONFIG'] || 'mailstack.toml'));
 }
 
 export function loadConfig(file: string): LoadedConfig {
@@ -39,7 +40,15 @@ export function loadConfig(file: string): LoadedConfig {
   if (!existsSync(abs)) {
     throw new ConfigError(`config file ${abs} does not exist: create one with \`mailstack init --dir DIR\` or pass --config FILE`, abs);
   }
-  const source = readFileSync(abs, 'utf8');
+  let source: string;
+  try {
+    source = readFileSync(abs, 'utf8');
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'EISDIR') throw new ConfigError(`${abs} is a directory: give the config file itself (DIR/mailstack.toml) with --config FILE`, abs);
+    if (code === 'EACCES' || code === 'EPERM') throw new ConfigError(`${abs} cannot be read by this user (permission denied): run mailstack as its owner, or make it readable (chmod 640 and the group)`, abs);
+    throw new ConfigError(`${abs} cannot be read: ${(error as Error).message}`, abs);
+  }
   return { config: parseConfig(source, abs), file: abs };
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, readFile, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createVault, openVault, changePassphrase, VaultError } from './index.ts';
@@ -67,4 +67,18 @@ test('a damaged vault file is reported as damaged, not as a wrong passphrase', (
     const { writeFile } = await import('node:fs/promises');
     await writeFile(join(dir, 'vault.json'), '{"version": 1, "kdf": ');
     await assert.rejects(openVault(dir, 'correct horse battery'), (err: unknown) => err instanceof VaultError && err.code === 'damaged');
+  }));
+
+test('a vault file that is a directory, or whose KDF parameters were altered, is reported as damaged, not as missing', () =>
+  withDir(async (dir) => {
+    const inDir = join(dir, 'as-directory');
+    await mkdir(join(inDir, 'vault.json'), { recursive: true });
+    await assert.rejects(openVault(inDir, 'correct horse battery'), (err: unknown) => err instanceof VaultError && err.code === 'damaged' && /is a directory/.test(err.message));
+
+    await createVault(dir, 'correct horse battery', FAST);
+    const path = join(dir, 'vault.json');
+    const file = JSON.parse(await readFile(path, 'utf8')) as { kdf: { N: number } };
+    file.kdf.N = 3;
+    await writeFile(path, JSON.stringify(file));
+    await assert.rejects(openVault(dir, 'correct horse battery'), (err: unknown) => err instanceof VaultError && err.code === 'damaged' && /key derivation parameters are damaged/.test(err.message));
   }));

@@ -29,7 +29,7 @@ export const DEFAULT_KDF = { N: 2 ** 17, r: 8, p: 1 } as const;
 
 export class VaultError extends Error {
   constructor(
-    readonly code: 'wrong_passphrase' | 'missing' | 'exists' | 'damaged' | 'weak_passphrase',
+    readonly code: 'wrong_passphrase' | 'missing' | 'exists' | 'damaged' | 'weak_passphrase' | 'unreadable',
     message: string,
   ) {
     super(message);
@@ -80,10 +80,18 @@ async function wrap(masterKey: Buffer, passphrase: string, cost: Pick<KdfParams,
 
 async function readVaultFile(dataDir: string): Promise<VaultFile> {
   let text: string;
+  const path = join(dataDir, VAULT_FILE);
   try {
-    text = await readFile(join(dataDir, VAULT_FILE), 'utf8');
-  } catch {
-    throw new VaultError('missing', `no vault in ${dataDir}: create one with \`mailstack init --dir DIR\``);
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'ENOENT') throw new VaultError('missing', `no vault in ${dataDir}: create one with \`mailstack init --dir DIR\``);
+    // There is something there: "no vault" would send the operator to `init`, which is the wrong fix.
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new VaultError('unreadable', `${path} cannot be read by this user (permission denied): run mailstack as the user that owns ${dataDir}`);
+    }
+    if (code === 'EISDIR') throw new VaultError('damaged', `${path} is a directory, not a vault file: restore the file from a backup`);
+    throw new VaultError('unreadable', `${path} cannot be read: ${(error as Error).message}`);
   }
   try {
     const parsed = JSON.parse(text) as VaultFile;
@@ -95,7 +103,14 @@ async function readVaultFile(dataDir: string): Promise<VaultFile> {
 }
 
 async function unwrap(file: VaultFile, passphrase: string): Promise<Buffer> {
-  const kek = await scrypt(passphrase, Buffer.from(file.kdf.salt, 'base64'), file.kdf);
+  let kek: Buffer;
+  try {
+    kek = await scrypt(passphrase, Buffer.from(file.kdf.salt, 'base64'), file.kdf);
+  } catch (error) {
+    // Parameters scrypt refuses (N not a power of two, a cost beyond the memory bound) were never written by
+    // init: the file was altered.
+    throw new VaultError('damaged', `the vault's key derivation parameters are damaged (${(error as Error).message}): restore ${VAULT_FILE} from a backup`);
+  }
   try {
     const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(file.wrappedKey.nonce, 'base64'));
     decipher.setAAD(Buffer.from('mailstack master key v1'));
