@@ -7,7 +7,7 @@ import { CliError, EX } from './errors.ts';
 export async function promptSecret(question: string): Promise<string> {
   const input = process.stdin;
   if (!input.isTTY) {
-    throw new CliError(`${question.replace(/:\s*$/, '')}: no terminal to ask on; pass the secret with a file option or --password-stdin`, EX.USAGE);
+    throw new CliError(`${question.replace(/:\s*$/, '')}: no terminal to ask on; give the vault passphrase with --passphrase-file FILE, or a user's password with --password-stdin`, EX.USAGE);
   }
   // Echo off before the question appears: an answer typed (or pasted) as soon as the prompt shows
   // must not be echoed by the terminal.

@@ -215,7 +215,7 @@ export async function startListener(opts: ListenerOptions, specs: readonly strin
         const port = typeof address === 'object' && address ? address.port : where.port;
         listening.push({ name: opts.name, address: where.host, port });
       }
-      opts.log.info({ listener: opts.name, address: listening[listening.length - 1] }, 'listening');
+      opts.log.info({ endpoint: opts.name, address: listening[listening.length - 1] }, 'listening');
     }
   } catch (err) {
     await Promise.all(servers.map(({ server }) => new Promise<void>((r) => server.close(() => r()))));
