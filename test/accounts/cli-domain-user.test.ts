@@ -60,10 +60,17 @@ test('domain and user commands on a stopped data directory', async () => {
     r = await cli(inst, ['user', 'list']);
     assert.equal(r.stdout.trim().split('\n').length, 1);
     assert.match(r.stdout, /^anna@example\.org /);
+    // An alias of another domain pointing into the one deleted: kept, but said aloud (its mail would now
+    // leave for the Internet).
+    assert.equal((await cli(inst, ['domain', 'add', 'example.net'])).code, 0);
+    r = await cli(inst, ['alias', 'add', 'info@example.net', 'anna@example.org']);
+    assert.equal(r.code, 0, r.stderr);
     r = await cli(inst, ['domain', 'del', 'example.org', '--force']);
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: alias info@example\.net still points to anna@example\.org, which is no longer a local address.*mailstack alias del info@example\.net anna@example\.org/);
     r = await cli(inst, ['domain', 'list']);
-    assert.match(r.stdout, /no domains/);
+    assert.match(r.stdout, /^example\.net /m);
+    assert.doesNotMatch(r.stdout, /example\.org/);
   } finally {
     await inst.cleanup();
   }

@@ -79,6 +79,12 @@ export function register(program: Command): void {
           }
           throw err;
         }
+        // Aliases of other domains that pointed into this one now point outside our domains: their mail
+        // would be forwarded to the Internet from now on. Said aloud, as `user del` does for its aliases.
+        const outward = (await ctx.store.accounts.listAliases()).filter((a) => a.destination.toLowerCase().endsWith(`@${d}`));
+        for (const a of outward) {
+          process.stderr.write(`mailstack: warning: alias ${a.source} still points to ${a.destination}, which is no longer a local address: its mail would be forwarded to that domain's MX (remove it with: mailstack alias del ${a.source} ${a.destination})\n`);
+        }
       });
       process.stdout.write(`deleted domain ${d}\n`);
     });
