@@ -3,6 +3,7 @@
 // and optionally every user's Maildir++ tree with flags, keywords, UIDVALIDITY and UIDs.
 // Re-running it is safe: what exists is left alone and reported as already present.
 import { join } from 'node:path';
+import { domainToASCII } from 'node:url';
 import { stat } from 'node:fs/promises';
 import type { Store, User } from '../store/types.ts';
 import { StoreError } from '../store/types.ts';
@@ -75,6 +76,8 @@ export async function importPostfixDovecot(store: Store, sources: ImportSources,
   // Users: a vmailbox entry (Postfix delivers to it) and/or a passwd-file line (Dovecot logs it in).
   const passwordOf = new Map(passwd.entries.map((e) => [e.address, e]));
   const locationOf = new Map(vmailbox.entries.map((e) => [e.address, e.location]));
+  const writtenOf = new Map<string, Set<string>>();
+  for (const e of [...vmailbox.entries, ...passwd.entries]) writtenOf.set(e.address, (writtenOf.get(e.address) ?? new Set()).add(e.written));
   const addresses = [...new Set([...vmailbox.entries.map((e) => e.address), ...passwd.entries.map((e) => e.address)])].sort();
   const imported: { user: User | null; address: string }[] = [];
   for (const address of addresses) {
@@ -145,8 +148,7 @@ export async function importPostfixDovecot(store: Store, sources: ImportSources,
   const trees: { user: User | null; address: string; folders: MaildirFolder[]; subscriptions: string[] | null }[] = [];
   let total = 0;
   for (const { user, address } of imported) {
-    const [local, domain] = [address.slice(0, address.lastIndexOf('@')), domainOf(address)];
-    const candidates = [join(options.maildirRoot, domain, local, 'Maildir')];
+    const candidates = maildirCandidates(options.maildirRoot, address, writtenOf.get(address));
     const location = locationOf.get(address);
     if (location && location.endsWith('/') && !location.startsWith('/') && !location.split('/').includes('..')) candidates.push(join(options.maildirRoot, location));
     let root: string | null = null;
@@ -201,4 +203,19 @@ export async function importPostfixDovecot(store: Store, sources: ImportSources,
     if (user && subscriptions) for (const name of subscriptions) await store.mail.setSubscribed(user.id, name, true);
   }
   return report;
+}
+
+/**
+ * Where a user's Maildir may be: ROOT/%d/%n/Maildir as the reference set-up has it, with %d and %n spelled as
+ * the account files spell them (Dovecot names the directory from the user name it was given: "John.Doe",
+ * an IDN domain in its xn-- form), then the normalised spelling (lower case, Unicode domain), then the
+ * domain's ASCII form.
+ */
+function maildirCandidates(root: string, address: string, written: ReadonlySet<string> | undefined): string[] {
+  const spellings = [...(written ?? []), address];
+  const local = address.slice(0, address.lastIndexOf('@'));
+  const ascii = domainToASCII(domainOf(address));
+  if (ascii) spellings.push(`${local}@${ascii}`);
+  const paths = spellings.map((s) => join(root, s.slice(s.lastIndexOf('@') + 1), s.slice(0, s.lastIndexOf('@')), 'Maildir'));
+  return [...new Set(paths)];
 }

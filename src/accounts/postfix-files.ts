@@ -16,6 +16,8 @@ export interface Skipped {
 
 export interface MailboxEntry {
   address: string;
+  /** The address as the file spells it (case, IDN form): Dovecot's %d/%n name the Maildir that way. */
+  written: string;
   /** The vmailbox value: "example.org/user/" (a Maildir below virtual_mailbox_base), or "OK". */
   location: string;
   line: number;
@@ -29,6 +31,8 @@ export interface AliasEntry {
 
 export interface PasswdEntry {
   address: string;
+  /** The user name as the file spells it (see MailboxEntry.written). */
+  written: string;
   /** The password field as written ({SCHEME}hash, or a bare crypt string). */
   password: string;
   /** From a quota_rule / userdb_quota_rule "*:storage=..." extra field; undefined when none. */
@@ -97,7 +101,7 @@ export function parseVmailbox(text: string, file = 'vmailbox'): { entries: Mailb
       continue;
     }
     seen.add(address);
-    entries.push({ address, location: value, line });
+    entries.push({ address, written: key, location: value, line });
   }
   return { entries, skipped };
 }
@@ -207,7 +211,7 @@ export function parsePasswdFile(text: string, file = 'users'): { entries: Passwd
     }
     seen.add(address);
     const quotaBytes = quotaFromExtraFields(fields.slice(7).join(':'));
-    entries.push(quotaBytes === undefined ? { address, password, line } : { address, password, quotaBytes, line });
+    entries.push(quotaBytes === undefined ? { address, written: user, password, line } : { address, written: user, password, quotaBytes, line });
   }
   return { entries, skipped };
 }

@@ -287,3 +287,31 @@ test('export refuses, aloud, a mailbox whose name holds "." (Maildir++ would tur
     await rm(work, { recursive: true, force: true });
   }
 });
+
+test('a Maildir is found under the spelling the account files use: an IDN domain in its xn-- form, a mixed-case user name', async () => {
+  const work = await mkdtemp(join(tmpdir(), 'mailstack-import-idn-'));
+  const store = await openStore({ dir: join(work, 'data'), key: randomBytes(32) });
+  try {
+    const root = join(work, 'vmail');
+    for (const [domain, user] of [['xn--bcher-kva.example', 'anna'], ['example.org', 'John.Doe']] as const) {
+      const maildir = join(root, domain, user, 'Maildir');
+      for (const sub of ['cur', 'new', 'tmp']) await mkdir(join(maildir, sub), { recursive: true });
+      await writeFile(join(maildir, 'cur', `1700000000.M1P1.host:2,S`), `Subject: for ${user}\n\nhello\n`);
+    }
+    const src: ImportSources = {
+      vmailbox: { name: 'vmailbox', text: 'anna@xn--bcher-kva.example OK\nJohn.Doe@example.org OK\n' },
+      users: { name: 'users', text: 'anna@xn--bcher-kva.example:{PLAIN}x-secret-1\nJohn.Doe@example.org:{PLAIN}x-secret-2\n' },
+    };
+    const report = await importPostfixDovecot(store, src, { maildirRoot: root, maxMessageBytes: 1 << 20 });
+    assert.deepEqual(report.notes.filter((n) => /no Maildir/.test(n)), []);
+    for (const address of ['anna@bücher.example', 'john.doe@example.org']) {
+      const user = (await store.accounts.getUser(address))!;
+      assert.ok(user, address);
+      const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
+      assert.equal((await store.mail.listMessages(inbox.id)).length, 1, address);
+    }
+  } finally {
+    await store.close();
+    await rm(work, { recursive: true, force: true });
+  }
+});
