@@ -28,6 +28,7 @@ test('junk is rejected with a reason', () => {
     ['user@1.2.3.4', /IP address/],
     ['.user@example.org', /dot/],
     ['us..er@example.org', /dot/],
+    [Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x40]).toString('utf8') + 'example.org', /not valid UTF-8/],
     ['user.@example.org', /dot/],
     ['us er@example.org', /character/],
     ['us(er@example.org', /character/],

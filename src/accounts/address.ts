@@ -75,6 +75,9 @@ export function normalizeLocalPart(input: string, whole: string = input): string
   if (input.startsWith('.') || input.endsWith('.') || input.includes('..')) {
     throw new AddressError(`the local part of "${whole}" has a dot at its start or end, or two dots in a row`, whole);
   }
+  // U+FFFD is what decoding put where the input had bytes that are not UTF-8 (RFC 6531 wants UTF-8): an
+  // address spelled with it would match nobody's real one.
+  if (input.includes('\uFFFD')) throw new AddressError(`the local part of "${whole}" has bytes that are not valid UTF-8 (shown as \uFFFD)`, whole);
   for (const atom of input.split('.')) {
     if (!ATEXT.test(atom)) throw new AddressError(`the local part of "${whole}" contains a character not allowed in an address`, whole);
   }
