@@ -133,7 +133,32 @@ async function isDir(path: string): Promise<boolean> {
   }
 }
 
-async function readFolder(name: string, path: string): Promise<MaildirFolder> {
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A file name's bytes for a message: ASCII as is, any other byte as \xNN. */
+function printableName(bytes: Buffer): string {
+  return [...bytes].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+}
+
+/**
+ * The names in a directory. A name that is not UTF-8 cannot be handled as a string (Node would turn its bytes
+ * into U+FFFD and then find no such file), so it goes to `problems`, named byte by byte, when `report` says it
+ * is one the import would have taken.
+ */
+async function utf8Names(dir: string, problems: MaildirProblem[], report: (bytes: Buffer) => string | null): Promise<string[]> {
+  const names: string[] = [];
+  for (const bytes of await readdir(dir, { encoding: 'buffer' })) {
+    try {
+      names.push(STRICT_UTF8.decode(bytes));
+    } catch {
+      const reason = report(bytes);
+      if (reason) problems.push({ path: join(dir, printableName(bytes)), reason });
+    }
+  }
+  return names;
+}
+
+async function readFolder(name: string, path: string, problems: MaildirProblem[]): Promise<MaildirFolder> {
   const uidText = await readSmall(join(path, 'dovecot-uidlist'));
   const kwText = await readSmall(join(path, 'dovecot-keywords'));
   const keywords = kwText ? parseKeywords(kwText) : [];
@@ -142,7 +167,9 @@ async function readFolder(name: string, path: string): Promise<MaildirFolder> {
   for (const sub of ['cur', 'new']) {
     let names: string[];
     try {
-      names = await readdir(join(path, sub));
+      names = await utf8Names(join(path, sub), problems, (bytes) =>
+        bytes[0] === 0x2e ? null : 'the file name is not valid UTF-8: not imported; rename the file (keep its ":2,..." flags) and run the import again',
+      );
     } catch {
       continue;
     }
@@ -187,8 +214,12 @@ export function formatSubscriptions(names: readonly string[]): string {
 export async function readMaildirTree(root: string): Promise<{ folders: MaildirFolder[]; subscriptions: string[] | null; problems: MaildirProblem[] }> {
   const problems: MaildirProblem[] = [];
   const subscriptionsText = await readSmall(join(root, 'subscriptions'));
-  const folders: MaildirFolder[] = [await readFolder('INBOX', root)];
-  const entries = (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory() && e.name.startsWith('.') && e.name !== '.' && e.name !== '..');
+  const folders: MaildirFolder[] = [await readFolder('INBOX', root, problems)];
+  const dotted = await utf8Names(root, problems, (bytes) =>
+    bytes[0] === 0x2e ? 'the folder name is not valid UTF-8 (Maildir++ folder names are modified UTF-7, plain ASCII): not imported; rename the directory and run the import again' : null,
+  );
+  const entries: { name: string }[] = [];
+  for (const name of dotted) if (name.startsWith('.') && name !== '.' && name !== '..' && (await isDir(join(root, name)))) entries.push({ name });
   for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const path = join(root, entry.name);
     if (!(await isDir(join(path, 'cur'))) && !(await isDir(join(path, 'new')))) continue; // not a Maildir folder
@@ -212,7 +243,7 @@ export async function readMaildirTree(root: string): Promise<{ folders: MaildirF
       problems.push({ path, reason: 'a folder named INBOX beside the INBOX: not imported' });
       continue;
     }
-    folders.push(await readFolder(name, path));
+    folders.push(await readFolder(name, path, problems));
   }
   return { folders, subscriptions: subscriptionsText === null ? null : parseSubscriptions(subscriptionsText), problems };
 }

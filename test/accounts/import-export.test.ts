@@ -315,3 +315,31 @@ test('a Maildir is found under the spelling the account files use: an IDN domain
     await rm(work, { recursive: true, force: true });
   }
 });
+
+test('a Maildir folder or message file whose name is not UTF-8 is reported, byte by byte, not dropped in silence', async () => {
+  const work = await mkdtemp(join(tmpdir(), 'mailstack-import-bytes-'));
+  const store = await openStore({ dir: join(work, 'data'), key: randomBytes(32) });
+  try {
+    const maildir = join(work, 'vmail', 'example.org', 'user', 'Maildir');
+    const badFolder = Buffer.concat([Buffer.from(maildir + '/.Caf'), Buffer.from([0xe9])]);
+    for (const sub of ['cur', 'new', 'tmp']) {
+      await mkdir(join(maildir, sub), { recursive: true });
+      await mkdir(Buffer.concat([badFolder, Buffer.from('/' + sub)]), { recursive: true });
+    }
+    await writeFile(join(maildir, 'cur', '1.M1.host:2,S'), 'Subject: fine\n\nok\n');
+    await writeFile(Buffer.concat([Buffer.from(join(maildir, 'cur') + '/2.X'), Buffer.from([0xe9]), Buffer.from('.host:2,S')]), 'Subject: odd name\n\nok\n');
+    await writeFile(Buffer.concat([badFolder, Buffer.from('/cur/3.M3.host:2,')]), 'Subject: in the odd folder\n\nok\n');
+    const src: ImportSources = { vmailbox: { name: 'vmailbox', text: 'user@example.org OK\n' }, users: { name: 'users', text: 'user@example.org:{PLAIN}x-secret-1\n' } };
+    const report = await importPostfixDovecot(store, src, { maildirRoot: join(work, 'vmail'), maxMessageBytes: 1 << 20 });
+    const reasons = report.skipped.map((s) => `${s.file}: ${s.reason}`);
+    assert.ok(reasons.some((r) => /\/\.Caf\\xe9: the folder name is not valid UTF-8/.test(r)), reasons.join('\n'));
+    assert.ok(reasons.some((r) => /\/2\.X\\xe9\.host:2,S: the file name is not valid UTF-8/.test(r)), reasons.join('\n'));
+    assert.ok(!reasons.some((r) => /vanished/.test(r)), reasons.join('\n'));
+    const user = (await store.accounts.getUser('user@example.org'))!;
+    const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
+    assert.equal((await store.mail.listMessages(inbox.id)).length, 1, 'the message with a UTF-8 name is imported');
+  } finally {
+    await store.close();
+    await rm(work, { recursive: true, force: true });
+  }
+});
