@@ -343,3 +343,27 @@ test('a Maildir folder or message file whose name is not UTF-8 is reported, byte
     await rm(work, { recursive: true, force: true });
   }
 });
+
+test('import refuses a binary account file, and shows a skipped line\'s control characters escaped', async () => {
+  const work = await mkdtemp(join(tmpdir(), 'mailstack-import-junk-'));
+  const inst = await makeInstance();
+  try {
+    const users = join(work, 'users');
+    await writeFile(users, 'user@example.org:{PLAIN}x-secret-1\n');
+    const binary = join(work, 'vmailbox.db');
+    await writeFile(binary, Buffer.from([0x00, 0x06, 0x15, 0x61, 0x00, 0x00, 0x00, 0x02, 0x0a, 0x75, 0x73, 0x65, 0x72]));
+    let r = await runCli(['import', 'postfix-dovecot', '--vmailbox', binary, '--users', users, '--config', inst.config, '--passphrase-file', inst.passphraseFile]);
+    assert.equal(r.code, 65, r.stderr);
+    assert.match(r.stderr, /a binary file, not a text account file/);
+
+    const vmailbox = join(work, 'vmailbox');
+    await writeFile(vmailbox, 'bad\x1b[31mname OK\nuser@example.org OK\n');
+    r = await runCli(['import', 'postfix-dovecot', '--dry-run', '--vmailbox', vmailbox, '--users', users, '--config', inst.config, '--passphrase-file', inst.passphraseFile]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /skipped: .*vmailbox:1: bad\\x1b\[31mname OK/);
+    assert.ok(!r.stdout.includes('\x1b'), 'no raw escape character reaches the terminal');
+  } finally {
+    await inst.cleanup();
+    await rm(work, { recursive: true, force: true });
+  }
+});

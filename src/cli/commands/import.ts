@@ -18,6 +18,8 @@ async function readSource(option: string, path: string): Promise<{ name: string;
     throw new CliError(`${option} ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, EX.NOINPUT);
   }
   if (buf.length > MAX_ACCOUNT_FILE_BYTES) throw new CliError(`${option} ${path}: larger than ${MAX_ACCOUNT_FILE_BYTES} bytes, not an account file`, EX.DATAERR);
+  // A NUL byte: a binary file (a program, a Berkeley DB .db map), not the text file Postfix compiles from.
+  if (buf.includes(0)) throw new CliError(`${option} ${path}: a binary file, not a text account file (give the source file, not its compiled .db/.lmdb map)`, EX.DATAERR);
   return { name: path, text: buf.toString('utf8') };
 }
 
@@ -40,7 +42,10 @@ function printReport(report: ImportReport, dryRun: boolean): void {
   const out: string[] = [];
   for (const t of report.took) out.push(`${dryRun ? 'would take' : 'took'}: ${t}`);
   for (const n of report.notes) out.push(`note: ${n}`);
-  for (const s of report.skipped) out.push(`skipped: ${s.file}${s.line ? `:${s.line}` : ''}${s.text ? `: ${s.text}` : ''}: ${s.reason}`);
+  // Text from the files (a line, and the reason quoting it): control characters escaped, so that a file of
+  // junk cannot drive the terminal.
+  const shown = (text: string) => text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  for (const s of report.skipped) out.push(shown(`skipped: ${s.file}${s.line ? `:${s.line}` : ''}${s.text ? `: ${s.text}` : ''}: ${s.reason}`));
   const c = report.counts;
   out.push(
     `${dryRun ? 'dry run, nothing written: would import' : 'imported'} ${c.domains} domain(s), ${c.users} user(s), ${c.aliases} alias(es), ${c.messages} message(s) in ${c.mailboxes} mailbox(es); ${c.alreadyPresent} already present; ${report.skipped.length} skipped`,
