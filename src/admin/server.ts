@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { chmod, unlink, stat } from 'node:fs/promises';
+import { chmod, unlink, lstat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import type { Logger } from '../log/index.ts';
 import { MAX_ADMIN_LINE_BYTES, decodeValue, encodeValue, type AdminRequest, type AdminResponse } from './protocol.ts';
@@ -10,6 +10,17 @@ export interface AdminServer {
   /** Adds or replaces handlers; services register theirs when they start. */
   register(handlers: Record<string, AdminHandler>): void;
   close(): Promise<void>;
+}
+
+/** Why the admin socket could not be set up; `code` says which, the message says what to do. */
+export class AdminSocketError extends Error {
+  constructor(
+    readonly code: 'in_use' | 'not_a_socket',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AdminSocketError';
+  }
 }
 
 async function socketInUse(path: string): Promise<boolean> {
@@ -23,17 +34,31 @@ async function socketInUse(path: string): Promise<boolean> {
   });
 }
 
+/**
+ * Removes what a crashed server left at `path`, and only that: a socket nobody answers on. Anything else
+ * there (a file, a directory, a symlink) may be someone's data, e.g. `admin_socket = "data/vault.json"`:
+ * refuse to start rather than delete it.
+ */
+async function clearStaleSocket(path: string): Promise<void> {
+  const found = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+  if (!found) return;
+  if (!found.isSocket()) {
+    throw new AdminSocketError(
+      'not_a_socket',
+      `the admin socket path ${path} ([server] admin_socket, default DATA_DIR/admin.sock) exists and is not a socket: refusing to start, so as not to remove it; point admin_socket at a path of its own`,
+    );
+  }
+  if (await socketInUse(path)) throw new AdminSocketError('in_use', `another mailstack server is already running (admin socket ${path} answers)`);
+  await unlink(path); // a stale socket from a crash
+}
+
 /** Listens on a unix socket that only the owner can open (0600 inside a 0700 data directory). */
 export async function startAdminServer(path: string, log: Logger): Promise<AdminServer> {
   const handlers = new Map<string, AdminHandler>();
-  const exists = await stat(path).then(
-    () => true,
-    () => false,
-  );
-  if (exists) {
-    if (await socketInUse(path)) throw Object.assign(new Error(`another mailstack server is already running (admin socket ${path} answers)`), { code: 'IN_USE' });
-    await unlink(path); // a stale socket from a crash
-  }
+  await clearStaleSocket(path);
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);

@@ -2,7 +2,7 @@
 // Owns: the schema (schema.ts, sections/), where the file is, resolving relative paths. Never starts
 // anything: a loaded Config is plain data.
 import { readFileSync, existsSync } from 'node:fs';
-import { resolve, dirname, isAbsolute } from 'node:path';
+import { resolve, dirname, isAbsolute, relative, sep } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
@@ -73,7 +73,24 @@ export function parseConfig(source: string, file: string): Config {
     if (all.length > MAX_REPORTED_ISSUES) problems.push(`... and ${all.length - MAX_REPORTED_ISSUES} more problem(s) in the same file`);
     throw new ConfigError(`${file}: invalid config:\n  ${problems.join('\n  ')}`, file, problems);
   }
-  return resolvePaths(result.data, dirname(file));
+  const config = resolvePaths(result.data, dirname(file));
+  checkAdminSocketPath(config, source, file);
+  return config;
+}
+
+/** What mailstack keeps in the data directory (the vault file, the store, the self-signed certificate):
+ * the admin socket must never be placed on one of them, since a stale socket is removed at start. */
+const DATA_DIR_ENTRIES = ['vault.json', 'store', 'tls'];
+
+function checkAdminSocketPath(config: Config, source: string, file: string): void {
+  const socket = config.server.admin_socket;
+  if (socket === undefined) return;
+  const inside = relative(config.server.data_dir, socket);
+  const first = inside.split(sep)[0] ?? '';
+  if (inside !== '' && !DATA_DIR_ENTRIES.includes(first)) return;
+  const line = lineOfKey(source, ['server', 'admin_socket']);
+  const what = inside === '' ? 'the data directory itself' : `inside the data directory on "${first}", where mailstack keeps its data`;
+  throw new ConfigError(`${file}${line ? `:${line}` : ''}: "server.admin_socket": ${socket} is ${what}: choose another path, e.g. ${resolve(config.server.data_dir, 'admin.sock')}`, file);
 }
 
 /** One line per problem (an issue about unknown keys names each key on a line of its own). */

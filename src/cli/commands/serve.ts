@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { startServer } from '../../server/index.ts';
 import { createLogger } from '../../log/index.ts';
 import { VaultError } from '../../vault/index.ts';
+import { AdminSocketError } from '../../admin/index.ts';
 import { loadCommandConfig } from '../open-context.ts';
 import { readSecretFile } from '../prompt.ts';
 import { CliError, EX } from '../errors.ts';
@@ -20,6 +21,7 @@ export function register(program: Command): void {
         server = await startServer({ config, log, ...(passphrase !== undefined ? { passphrase } : {}) });
       } catch (err) {
         if (err instanceof VaultError) throw new CliError(err.message, EX.NOPERM);
+        if (err instanceof AdminSocketError) throw new CliError(err.message, err.code === 'in_use' ? EX.TEMPFAIL : EX.CONFIG);
         const e = err as Error & { code?: string };
         if (e.code === 'EADDRINUSE' || e.code === 'EACCES') throw new CliError(`cannot listen: ${e.message}`, EX.CONFIG);
         throw err;
