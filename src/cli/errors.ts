@@ -1,3 +1,5 @@
+import type { VaultError } from '../vault/index.ts';
+
 /** sysexits.h codes: mail tools (Dovecot's LDA, Postfix's pipe) read them. */
 export const EX = {
   OK: 0,
@@ -24,4 +26,12 @@ export class CliError extends Error {
     super(message);
     this.name = 'CliError';
   }
+}
+
+/** The exit status for a vault that would not open: a wrong passphrase is a permission problem, a vault
+ * that is not where the config says is a config problem, a damaged one is bad data. */
+export function exitCodeForVault(err: VaultError): number {
+  if (err.code === 'wrong_passphrase') return EX.NOPERM;
+  if (err.code === 'damaged') return EX.DATAERR;
+  return EX.CONFIG;
 }

@@ -2,7 +2,7 @@ import { loadConfig, configPath, adminSocketPath, storeDir, ConfigError } from '
 import { connectAdmin, remoteStore } from '../admin/index.ts';
 import { openVault, VaultError } from '../vault/index.ts';
 import { openStore } from '../store/index.ts';
-import { CliError, EX } from './errors.ts';
+import { CliError, EX, exitCodeForVault } from './errors.ts';
 import { readPassphrase } from './prompt.ts';
 import type { CommandContext, CommandOptions } from './context.ts';
 
@@ -32,7 +32,7 @@ export async function openContext(options: CommandOptions): Promise<CommandConte
   try {
     vault = await openVault(config.server.data_dir, passphrase);
   } catch (err) {
-    if (err instanceof VaultError) throw new CliError(err.message, err.code === 'wrong_passphrase' ? EX.NOPERM : EX.CONFIG);
+    if (err instanceof VaultError) throw new CliError(err.message, exitCodeForVault(err));
     throw err;
   }
   // A command runs for seconds: no compaction timer (the server compacts; `mailstack store compact` asks it to).

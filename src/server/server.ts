@@ -110,27 +110,26 @@ export async function startServer(options: { config: Config; log: Logger; passph
     ...storeHandlers(() => store),
   });
 
+  async function close(): Promise<void> {
+    await wiring?.close();
+    await admin.close();
+    if (store) await store.close();
+    store = null;
+  }
+
+  // A start that fails half-way (a listener's port is taken, or the unattended passphrase is wrong) closes
+  // what it opened: a server that cannot unlock must not stay up, locked, holding its ports and socket.
   try {
     wiring = await startEverything(runtime);
     admin.register(wiring.adminHandlers);
     await dropPrivileges(config.server.user, config.server.data_dir, log);
+    if (options.passphrase !== undefined) await unlock(options.passphrase);
   } catch (err) {
-    await wiring?.close();
-    await admin.close();
+    await close();
     throw err;
   }
-  log.info({ event: 'started', listening: status().listening, locked: true }, 'mailstack started, locked until `mailstack unlock`');
-  if (options.passphrase !== undefined) await unlock(options.passphrase);
+  if (store) log.info({ event: 'started', listening: status().listening, locked: false }, 'mailstack started and unlocked');
+  else log.info({ event: 'started', listening: status().listening, locked: true }, 'mailstack started, locked until `mailstack unlock`');
 
-  return {
-    runtime,
-    status,
-    unlock,
-    async close() {
-      await wiring?.close();
-      await admin.close();
-      if (store) await store.close();
-      store = null;
-    },
-  };
+  return { runtime, status, unlock, close };
 }

@@ -1,7 +1,7 @@
 // What `serve` refuses to do, and how it says so: each test starts the real CLI on a fresh instance.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile, readFile } from 'node:fs/promises';
+import { writeFile, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, startServe, makeInstance } from '../helpers/cli.ts';
 
@@ -50,4 +50,32 @@ test('config check refuses an admin_socket on the vault file, naming the key and
   } finally {
     await inst.cleanup();
   }
+});
+
+test('serve --passphrase-file with a wrong passphrase exits 77 and leaves no admin socket', async () => {
+  const inst = await makeInstance();
+  try {
+    const wrongFile = join(inst.dir, 'wrong');
+    await writeFile(wrongFile, 'not the passphrase at all\n');
+    const refusal = await serveRefusal(['--config', inst.config, '--passphrase-file', wrongFile]);
+    assert.match(refusal, /exited with 77/);
+    assert.match(refusal, /wrong passphrase/);
+    await assert.rejects(stat(join(inst.dir, 'inst', 'data', 'admin.sock')), { code: 'ENOENT' });
+  } finally {
+    await inst.cleanup();
+  }
+});
+
+test('serve --passphrase-file with the right passphrase starts unlocked and stops cleanly on SIGTERM', async () => {
+  const inst = await makeInstance();
+  const server = await startServe(['--config', inst.config, '--passphrase-file', inst.passphraseFile]);
+  try {
+    assert.match(server.stderr(), /"event":"started".*"locked":false/);
+    const status = JSON.parse((await runCli(['status', '--json', '--config', inst.config])).stdout) as { locked: boolean };
+    assert.equal(status.locked, false);
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+  await assert.rejects(stat(join(inst.dir, 'inst', 'data', 'admin.sock')), { code: 'ENOENT' });
+  await inst.cleanup();
 });
