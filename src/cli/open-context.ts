@@ -1,7 +1,7 @@
-import { loadConfig, configPath, adminSocketPath, storeDir, ConfigError } from '../config/index.ts';
+import { loadConfig, configPath, adminSocketPath, storeDir, ConfigError, type Config } from '../config/index.ts';
 import { connectAdmin, remoteStore } from '../admin/index.ts';
-import { openVault, VaultError } from '../vault/index.ts';
-import { openStore } from '../store/index.ts';
+import { openVault, vaultExists, VaultError } from '../vault/index.ts';
+import { openStore, lockDataDir, DataDirLockedError, type DataDirLock, type Store } from '../store/index.ts';
 import { CliError, EX, exitCodeForVault } from './errors.ts';
 import { readPassphrase } from './prompt.ts';
 import type { CommandContext, CommandOptions } from './context.ts';
@@ -27,6 +27,39 @@ export async function openContext(options: CommandOptions): Promise<CommandConte
     }
     return { config, configFile: file, store: remoteStore(client), server: client, close: async () => client.close() };
   }
+  // Said before the lock, whose file would otherwise be the first thing created in a mistyped data_dir.
+  if (!(await vaultExists(config.server.data_dir))) throw new CliError(`no vault in ${config.server.data_dir}: create one with \`mailstack init --dir DIR\``, EX.CONFIG);
+  const lock = lockForDirectMode(config);
+  try {
+    const store = await openStoreDirectly(config, options);
+    const close = async () => {
+      try {
+        await store.close();
+      } finally {
+        lock.release();
+      }
+    };
+    return { config, configFile: file, store, server: null, close };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+/** A shared hold on the data directory: other direct-mode commands may run beside this one, a server may not. */
+function lockForDirectMode(config: Config): DataDirLock {
+  try {
+    return lockDataDir(config.server.data_dir, 'shared');
+  } catch (err) {
+    if (!(err instanceof DataDirLockedError)) throw err;
+    throw new CliError(
+      `a mailstack server holds the data directory ${config.server.data_dir}, but nothing answers on the admin socket ${adminSocketPath(config)}: it may be starting or stopping (try again in a moment), or it runs with another config whose admin_socket differs (pass that config with --config)`,
+      EX.TEMPFAIL,
+    );
+  }
+}
+
+async function openStoreDirectly(config: Config, options: CommandOptions): Promise<Store> {
   const passphrase = await readPassphrase(options.passphraseFile);
   let vault;
   try {
@@ -35,10 +68,12 @@ export async function openContext(options: CommandOptions): Promise<CommandConte
     if (err instanceof VaultError) throw new CliError(err.message, exitCodeForVault(err));
     throw err;
   }
-  // A command runs for seconds: no compaction timer (the server compacts; `mailstack store compact` asks it to).
-  const store = await openStore({ dir: storeDir(config), key: vault.deriveKey('store'), compactEveryMs: 0 });
-  vault.close();
-  return { config, configFile: file, store, server: null, close: () => store.close() };
+  try {
+    // A command runs for seconds: no compaction timer (the server compacts; `mailstack store compact` asks it to).
+    return await openStore({ dir: storeDir(config), key: vault.deriveKey('store'), compactEveryMs: 0 });
+  } finally {
+    vault.close();
+  }
 }
 
 export async function withContext<T>(options: CommandOptions, run: (ctx: CommandContext) => Promise<T>): Promise<T> {

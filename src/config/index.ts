@@ -78,9 +78,9 @@ export function parseConfig(source: string, file: string): Config {
   return config;
 }
 
-/** What mailstack keeps in the data directory (the vault file, the store, the self-signed certificate):
- * the admin socket must never be placed on one of them, since a stale socket is removed at start. */
-const DATA_DIR_ENTRIES = ['vault.json', 'store', 'tls'];
+/** What mailstack keeps in the data directory (the vault file, the store, the self-signed certificate, the
+ * lock of store/data-dir-lock.ts): the admin socket must never be placed on one of them. */
+const DATA_DIR_ENTRIES = ['vault.json', 'store', 'tls', 'mailstack.lock'];
 
 function checkAdminSocketPath(config: Config, source: string, file: string): void {
   const socket = config.server.admin_socket;

@@ -4,7 +4,7 @@ import type { Config } from '../config/index.ts';
 import { adminSocketPath, storeDir } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import { openVault, VaultError } from '../vault/index.ts';
-import { openStore } from '../store/index.ts';
+import { openStore, lockDataDir } from '../store/index.ts';
 import type { Store } from '../store/types.ts';
 import { startAdminServer, storeHandlers, type AdminServer } from '../admin/index.ts';
 import { SecurityEventBus, openGuard, type Runtime } from '../runtime/index.ts';
@@ -42,9 +42,22 @@ function diskStatus(config: Config): ServerStatus['disk'] {
 }
 
 export async function startServer(options: { config: Config; log: Logger; passphrase?: string }): Promise<RunningServer> {
-  const { config, log } = options;
+  const { config } = options;
   await mkdir(config.server.data_dir, { recursive: true, mode: 0o700 });
   await chmod(config.server.data_dir, 0o700);
+  // Held until close(): a second server on this data directory, or an admin command that would open the
+  // store directly, is refused while this one runs (store/data-dir-lock.ts).
+  const dataDirLock = lockDataDir(config.server.data_dir, 'exclusive');
+  try {
+    return await startHoldingLock(options, () => dataDirLock.release());
+  } catch (err) {
+    dataDirLock.release();
+    throw err;
+  }
+}
+
+async function startHoldingLock(options: { config: Config; log: Logger; passphrase?: string }, releaseLock: () => void): Promise<RunningServer> {
+  const { config, log } = options;
   const tls = await loadTls(config);
   let store: Store | null = null;
   const runtime: Runtime = {
@@ -115,6 +128,7 @@ export async function startServer(options: { config: Config; log: Logger; passph
     await admin.close();
     if (store) await store.close();
     store = null;
+    releaseLock();
   }
 
   // A start that fails half-way (a listener's port is taken, or the unattended passphrase is wrong) closes

@@ -54,3 +54,5 @@ export function openStore(options: OpenStoreOptions): Promise<Store> {
     ...(options.compactEveryMs !== undefined ? { compactEveryMs: options.compactEveryMs } : {}),
   });
 }
+
+export { lockDataDir, DataDirLockedError, LOCK_FILE, type DataDirLock, type DataDirLockMode } from './data-dir-lock.ts';

@@ -79,3 +79,47 @@ test('serve --passphrase-file with the right passphrase starts unlocked and stop
   await assert.rejects(stat(join(inst.dir, 'inst', 'data', 'admin.sock')), { code: 'ENOENT' });
   await inst.cleanup();
 });
+
+/** A second config beside the instance's: the same data directory, its own admin socket. */
+async function secondConfigOnSameDataDir(config: string): Promise<string> {
+  const other = join(config, '..', 'other.toml');
+  const text = await readFile(config, 'utf8');
+  await writeFile(other, text.replace('[server]', '[server]\nadmin_socket = "other.sock"'));
+  return other;
+}
+
+test('a second serve on the same data directory is refused with 75 while the first runs; direct-mode commands too', async () => {
+  const inst = await makeInstance();
+  const other = await secondConfigOnSameDataDir(inst.config);
+  const server = await startServe(['--config', inst.config, '--passphrase-file', inst.passphraseFile]);
+  try {
+    const refusal = await serveRefusal(['--config', other, '--passphrase-file', inst.passphraseFile]);
+    assert.match(refusal, /exited with 75/);
+    assert.match(refusal, /data directory .* is in use by another mailstack process/);
+
+    const direct = await runCli(['domain', 'list', '--config', other, '--passphrase-file', inst.passphraseFile]);
+    assert.equal(direct.code, 75, direct.stderr);
+    assert.match(direct.stderr, /a mailstack server holds the data directory .* but nothing answers on the admin socket .*other\.sock/);
+
+    const throughSocket = await runCli(['domain', 'list', '--config', inst.config]);
+    assert.equal(throughSocket.code, 0, throughSocket.stderr);
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+  const afterwards = await runCli(['domain', 'list', '--config', other, '--passphrase-file', inst.passphraseFile]);
+  assert.equal(afterwards.code, 0, `the lock goes with the server: ${afterwards.stderr}`);
+  await inst.cleanup();
+});
+
+test('a serve killed with SIGKILL leaves no lock behind: the next serve starts', async () => {
+  const inst = await makeInstance();
+  try {
+    const first = await startServe(['--config', inst.config]);
+    first.child.kill('SIGKILL');
+    await first.stop();
+    const second = await startServe(['--config', inst.config]);
+    assert.equal(await second.stop(), 0);
+  } finally {
+    await inst.cleanup();
+  }
+});

@@ -3,6 +3,7 @@ import { startServer, type RunningServer } from '../../server/index.ts';
 import { createLogger, type Logger } from '../../log/index.ts';
 import { VaultError } from '../../vault/index.ts';
 import { AdminSocketError } from '../../admin/index.ts';
+import { DataDirLockedError } from '../../store/index.ts';
 import { loadCommandConfig } from '../open-context.ts';
 import { readSecretFile } from '../prompt.ts';
 import { CliError, EX, exitCodeForVault } from '../errors.ts';
@@ -45,6 +46,12 @@ function stopOnSignals(starting: Promise<RunningServer>, log: Logger): void {
 /** The error to show for a start that failed; startServer has already closed what it opened. */
 function startFailure(err: unknown): unknown {
   if (err instanceof VaultError) return new CliError(err.message, exitCodeForVault(err));
+  if (err instanceof DataDirLockedError) {
+    return new CliError(
+      `${err.message} (another \`serve\`, perhaps with another config, or an admin command working on the store directly): two servers on one data directory would both write its store; stop the other, or give this server its own [server] data_dir`,
+      EX.TEMPFAIL,
+    );
+  }
   if (err instanceof AdminSocketError) return new CliError(err.message, err.code === 'in_use' ? EX.TEMPFAIL : EX.CONFIG);
   const e = err as Error & { code?: string };
   if (e.code === 'EADDRINUSE' || e.code === 'EACCES') return new CliError(`cannot listen: ${e.message}`, EX.CONFIG);

@@ -1,0 +1,58 @@
+// Who may work on a data directory: one `serve` alone, or any number of admin commands opening the store
+// directly (deliver, import, domain add... when no server answers on the admin socket), never both.
+// Two servers on one data directory would both run the queue and compaction on the same store.
+//
+// Node has no flock(). The lock is SQLite's, on a small plain database file (LOCK_FILE) that holds no
+// data: SQLite locks it with POSIX fcntl() byte-range locks, which the kernel drops when the process that
+// held them ends, however it ends (kill -9, a crash, a power cut). So there is no stale lock to detect, no
+// PID that could be reused by another program, and no lock a dead process leaves behind. A lock file made
+// with O_EXCL and a PID needs all three handled; an abstract-namespace socket is Linux-only, is per network
+// namespace, and its name can be taken first by any local user.
+//   serve        holds an EXCLUSIVE lock (BEGIN EXCLUSIVE, never committed) for its lifetime;
+//   direct mode  holds a SHARED lock (an open read transaction) while the command runs.
+// The file lives in the data directory (mode 0700), so only its owner can open it to interfere.
+import Database from 'better-sqlite3-multiple-ciphers';
+import { join } from 'node:path';
+
+export const LOCK_FILE = 'mailstack.lock';
+
+export type DataDirLockMode = 'exclusive' | 'shared';
+
+/** The data directory is held by another process in a mode that excludes the one asked for. */
+export class DataDirLockedError extends Error {
+  readonly code = 'data_dir_locked';
+  constructor(
+    readonly dataDir: string,
+    readonly mode: DataDirLockMode,
+  ) {
+    super(`the data directory ${dataDir} is in use by another mailstack process`);
+    this.name = 'DataDirLockedError';
+  }
+}
+
+export interface DataDirLock {
+  release(): void;
+}
+
+/** Takes the data directory's lock without waiting; throws DataDirLockedError when another process holds it. */
+export function lockDataDir(dataDir: string, mode: DataDirLockMode): DataDirLock {
+  // timeout 0: fail at once instead of waiting in SQLite's busy handler.
+  const db = new Database(join(dataDir, LOCK_FILE), { timeout: 0 });
+  try {
+    if (mode === 'exclusive') {
+      db.exec('BEGIN EXCLUSIVE');
+    } else {
+      db.exec('BEGIN');
+      db.prepare('SELECT count(*) FROM sqlite_master').get(); // a read takes the SHARED lock
+    }
+  } catch (err) {
+    db.close();
+    if ((err as { code?: string }).code === 'SQLITE_BUSY') throw new DataDirLockedError(dataDir, mode);
+    throw err;
+  }
+  return {
+    release() {
+      if (db.open) db.close(); // rolls the transaction back: the lock goes with it
+    },
+  };
+}
