@@ -19,12 +19,54 @@ export interface AdminClient {
   close(): void;
 }
 
-/** Connects to a running server's admin socket; null when no server is listening there. */
+/** A server that accepts no connection in this long is stuck (a unix socket connects at once when it runs). */
+const CONNECT_TIMEOUT_MS = 5_000;
+/** Most calls answer in milliseconds; unlock runs scrypt (about half a second each, one attempt at a time).
+ * A minute leaves room for a loaded machine and still tells a stopped server from a slow one. */
+const CALL_TIMEOUT_MS = 60_000;
+/** Calls whose work grows with the store or the queue: verify reads every page and body, compact rewrites
+ * body files, flush attempts every queued delivery, geoip.reload loads the whole table. */
+const LONG_CALL_TIMEOUT_MS = 60 * 60_000;
+const LONG_CALLS = new Set(['store.verify', 'store.compact', 'queue.flush', 'geoip.reload']);
+
+/** The per-call deadline; MAILSTACK_ADMIN_TIMEOUT_MS overrides it for every call (tests, slow machines). */
+function callTimeoutMs(method: string): number {
+  const override = Number(process.env['MAILSTACK_ADMIN_TIMEOUT_MS']);
+  if (Number.isFinite(override) && override > 0) return override;
+  return LONG_CALLS.has(method) ? LONG_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS;
+}
+
+function connectTimeoutMs(): number {
+  const override = Number(process.env['MAILSTACK_ADMIN_TIMEOUT_MS']);
+  return Number.isFinite(override) && override > 0 ? Math.min(override, CONNECT_TIMEOUT_MS) : CONNECT_TIMEOUT_MS;
+}
+
+function timeoutError(path: string, what: string, ms: number): AdminCallError {
+  return new AdminCallError(
+    'AdminError',
+    'timeout',
+    `the server on ${path} did not answer ${what} within ${ms / 1000} s: it may be stopped (kill -STOP) or overloaded; check it with \`mailstack status\` or its log, and try again`,
+  );
+}
+
+/** Connects to a running server's admin socket; null when no server is listening there. Throws
+ * AdminCallError 'timeout' when something listens but does not accept the connection in time. */
 export async function connectAdmin(path: string): Promise<AdminClient | null> {
-  const socket: Socket | null = await new Promise((resolve) => {
+  const socket: Socket | null = await new Promise((resolve, reject) => {
     const s = connect(path);
-    s.once('connect', () => resolve(s));
-    s.once('error', () => resolve(null));
+    const limitMs = connectTimeoutMs();
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(timeoutError(path, 'the connection', limitMs));
+    }, limitMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      resolve(s);
+    });
+    s.once('error', () => {
+      clearTimeout(timer);
+      resolve(null);
+    });
   });
   if (!socket) return null;
   let nextId = 1;
@@ -62,7 +104,18 @@ export async function connectAdmin(path: string): Promise<AdminClient | null> {
           return;
         }
         const id = nextId++;
-        pending.set(id, { resolve, reject });
+        const limitMs = callTimeoutMs(method);
+        // A late answer would belong to no one: a call that timed out ends the connection.
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          reject(timeoutError(path, `"${method}"`, limitMs));
+          socket.destroy();
+        }, limitMs);
+        const settle = () => clearTimeout(timer);
+        pending.set(id, {
+          resolve: (v) => (settle(), resolve(v)),
+          reject: (e) => (settle(), reject(e)),
+        });
         socket.write(JSON.stringify({ id, method, params: encodeValue(params) }) + '\n');
       });
     },

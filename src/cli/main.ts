@@ -4,7 +4,8 @@ import { Command, CommanderError } from 'commander';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join, dirname } from 'node:path';
-import { CliError } from './errors.ts';
+import { CliError, EX } from './errors.ts';
+import { AdminCallError } from '../admin/index.ts';
 
 /** sysexits.h: the command was used incorrectly. */
 const EX_USAGE = 64;
@@ -50,6 +51,10 @@ try {
   } else if (err instanceof CliError) {
     process.stderr.write(`mailstack: ${err.message}\n`);
     process.exitCode = err.exitCode;
+  } else if (err instanceof AdminCallError && (err.code === 'timeout' || err.code === 'disconnected')) {
+    // The server stopped answering, or went away, in the middle of a command: try again later.
+    process.stderr.write(`mailstack: ${err.message}\n`);
+    process.exitCode = err.code === 'timeout' ? EX.TEMPFAIL : EX.UNAVAILABLE;
   } else {
     const e = err as Error & { code?: string };
     // Known error classes carry a code and a message written for the user; anything else is a bug.

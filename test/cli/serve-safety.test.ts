@@ -123,3 +123,21 @@ test('a serve killed with SIGKILL leaves no lock behind: the next serve starts',
     await inst.cleanup();
   }
 });
+
+test('admin commands give up on a server that does not answer: exit 75 and say so', async () => {
+  const inst = await makeInstance();
+  const server = await startServe(['--config', inst.config]);
+  server.child.kill('SIGSTOP');
+  try {
+    const env = { MAILSTACK_ADMIN_TIMEOUT_MS: '1000' };
+    for (const args of [['status'], ['unlock', '--passphrase-file', inst.passphraseFile], ['domain', 'list']]) {
+      const r = await runCli([...args, '--config', inst.config], { env });
+      assert.equal(r.code, 75, `${args[0]}: ${r.stderr}`);
+      assert.match(r.stderr, /did not answer .* within 1 s: it may be stopped/);
+    }
+  } finally {
+    server.child.kill('SIGCONT');
+    assert.equal(await server.stop(), 0);
+    await inst.cleanup();
+  }
+});
