@@ -70,28 +70,32 @@ async function startHoldingLock(options: { config: Config; log: Logger; passphra
   };
   const startedAt = new Date().toISOString();
   let wiring: Wiring | null = null;
-  let unlocking: Promise<void> | null = null;
+  /** The tail of the unlock attempts: each waits for the one before it (see unlock). */
+  let previousUnlock: Promise<unknown> = Promise.resolve();
 
   const admin: AdminServer = await startAdminServer(adminSocketPath(config), log);
 
-  async function unlock(passphrase: string): Promise<void> {
-    if (store) return;
-    if (unlocking) return unlocking;
-    unlocking = (async () => {
-      const vault = await openVault(config.server.data_dir, passphrase);
-      try {
-        const opened = await openStore({ dir: storeDir(config), key: vault.deriveKey('store'), log });
-        store = opened;
-        await wiring?.onUnlocked(opened);
-        log.info({ event: 'unlocked' }, 'vault unlocked: accepting mail');
-      } finally {
-        vault.close();
-      }
-    })();
+  /**
+   * Attempts run one at a time and each is judged on its own passphrase: handing a second caller the
+   * attempt already in flight told the right passphrase it was wrong when a wrong one was being checked
+   * (and a wrong one it was right). On an unlocked server the passphrase is still checked.
+   */
+  function unlock(passphrase: string): Promise<void> {
+    const attempt = previousUnlock.then(() => attemptUnlock(passphrase));
+    previousUnlock = attempt.catch(() => {});
+    return attempt;
+  }
+
+  async function attemptUnlock(passphrase: string): Promise<void> {
+    const vault = await openVault(config.server.data_dir, passphrase);
     try {
-      await unlocking;
+      if (store) return;
+      const opened = await openStore({ dir: storeDir(config), key: vault.deriveKey('store'), log });
+      store = opened;
+      await wiring?.onUnlocked(opened);
+      log.info({ event: 'unlocked' }, 'vault unlocked: accepting mail');
     } finally {
-      unlocking = null;
+      vault.close();
     }
   }
 

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { writeFile, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, startServe, makeInstance } from '../helpers/cli.ts';
+import { connectAdmin } from '../../src/admin/index.ts';
 
 /** Runs `serve` expecting it to refuse; returns "exited with CODE ... stderr". Fails if it starts. */
 async function serveRefusal(args: string[]): Promise<string> {
@@ -137,6 +138,26 @@ test('admin commands give up on a server that does not answer: exit 75 and say s
     }
   } finally {
     server.child.kill('SIGCONT');
+    assert.equal(await server.stop(), 0);
+    await inst.cleanup();
+  }
+});
+
+test('a right unlock sent while a wrong one is being checked unlocks; the wrong one is refused', async () => {
+  const inst = await makeInstance();
+  const server = await startServe(['--config', inst.config]);
+  const client = await connectAdmin(join(inst.dir, 'inst', 'data', 'admin.sock'));
+  try {
+    assert.ok(client, 'the server answers on its admin socket');
+    const passphrase = (await readFile(inst.passphraseFile, 'utf8')).trim();
+    // Both go out at once on one connection: the second arrives while the first is in the vault's KDF.
+    const [wrong, right] = await Promise.allSettled([client.call('unlock', { passphrase: 'not the passphrase at all' }), client.call('unlock', { passphrase })]);
+    assert.equal(wrong.status, 'rejected');
+    assert.match(String((wrong as PromiseRejectedResult).reason), /wrong passphrase/);
+    assert.equal(right.status, 'fulfilled', `the right passphrase was refused: ${String((right as PromiseRejectedResult).reason)}`);
+    assert.equal(((await client.call('status')) as { locked: boolean }).locked, false);
+  } finally {
+    client?.close();
     assert.equal(await server.stop(), 0);
     await inst.cleanup();
   }
