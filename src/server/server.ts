@@ -1,9 +1,9 @@
 import { statfsSync } from 'node:fs';
-import { mkdir, chmod } from 'node:fs/promises';
+import { chmod } from 'node:fs/promises';
 import type { Config } from '../config/index.ts';
 import { adminSocketPath, storeDir } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
-import { openVault, VaultError } from '../vault/index.ts';
+import { openVault, vaultExists, VaultError } from '../vault/index.ts';
 import { openStore, lockDataDir } from '../store/index.ts';
 import type { Store } from '../store/types.ts';
 import { startAdminServer, storeHandlers, type AdminServer } from '../admin/index.ts';
@@ -43,7 +43,11 @@ function diskStatus(config: Config): ServerStatus['disk'] {
 
 export async function startServer(options: { config: Config; log: Logger; passphrase?: string }): Promise<RunningServer> {
   const { config } = options;
-  await mkdir(config.server.data_dir, { recursive: true, mode: 0o700 });
+  // A mistyped data_dir used to be created and the server ran locked for good, `unlock` alone saying there
+  // was no vault. Only `mailstack init` makes a data directory.
+  if (!(await vaultExists(config.server.data_dir))) {
+    throw new VaultError('missing', `no vault in ${config.server.data_dir} ([server] data_dir): check data_dir in the config, or create a data directory with \`mailstack init --dir DIR\``);
+  }
   await chmod(config.server.data_dir, 0o700);
   // Held until close(): a second server on this data directory, or an admin command that would open the
   // store directly, is refused while this one runs (store/data-dir-lock.ts).

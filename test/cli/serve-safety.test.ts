@@ -162,3 +162,17 @@ test('a right unlock sent while a wrong one is being checked unlocks; the wrong 
     await inst.cleanup();
   }
 });
+
+test('serve refuses a data_dir without a vault (exit 78, with the init hint) and does not create it', async () => {
+  const inst = await makeInstance();
+  try {
+    const text = await readFile(inst.config, 'utf8');
+    await writeFile(inst.config, text.replace('data_dir = "data"', 'data_dir = "dta"'));
+    const refusal = await serveRefusal(['--config', inst.config]);
+    assert.match(refusal, /exited with 78/);
+    assert.match(refusal, /no vault in .*dta .*mailstack init/);
+    await assert.rejects(stat(join(inst.dir, 'inst', 'dta')), { code: 'ENOENT' });
+  } finally {
+    await inst.cleanup();
+  }
+});
