@@ -72,3 +72,33 @@ test('a config path that is a directory is named as such', async () => {
   const { loadConfig } = await import('./index.ts');
   assert.throws(() => loadConfig('/tmp'), (err: unknown) => err instanceof ConfigError && /\/tmp is a directory: give the config file itself/.test(err.message));
 });
+
+test('values that would break serve are refused at load, naming the key and its line', () => {
+  const cases: { toml: string; key: string; line: number; why: RegExp }[] = [
+    { toml: '[dns]\nupstream = ["banana"]', key: 'dns.upstream.0', line: 4, why: /expected a resolver's address/ },
+    { toml: '[dns]\nupstream = ["192.0.2.1:99999"]', key: 'dns.upstream.0', line: 4, why: /expected a resolver's address/ },
+    { toml: 'trusted_networks = ["not a cidr"]', key: 'server.trusted_networks.0', line: 3, why: /expected an address or CIDR/ },
+    { toml: 'trusted_networks = ["10.0.0.0/33"]', key: 'server.trusted_networks.0', line: 3, why: /expected an address or CIDR/ },
+    { toml: 'admin_socket = ""', key: 'server.admin_socket', line: 3, why: /expected a path/ },
+    { toml: '[tls]\ncert = "cert.pem"', key: 'tls.key', line: 3, why: /tls\.cert is set but tls\.key is missing/ },
+    { toml: '[tls]\nkey = "key.pem"', key: 'tls.cert', line: 3, why: /tls\.key is set but tls\.cert is missing/ },
+    { toml: 'hostname = "my mail server\\r\\n554 injected"', key: 'server.hostname', line: 3, why: /expected a domain name/ },
+    { toml: 'hostname = "mail..example.com"', key: 'server.hostname', line: 3, why: /expected a domain name/ },
+  ];
+  for (const c of cases) {
+    const source = `[server]\ndata_dir = "d"\n${c.toml}\n`;
+    const found = problems(source).join('\n');
+    assert.match(found, new RegExp(`:${c.line}: "${c.key.replace(/\./g, '\\.')}": `), `${c.toml}: ${found}`);
+    assert.match(found, c.why, c.toml);
+  }
+});
+
+test('host names, address literals and networks that are valid stay accepted', () => {
+  const config = parseConfig(
+    '[server]\ndata_dir = "d"\nhostname = "mx-1.example.com"\ntrusted_networks = ["192.0.2.0/24", "2001:db8::/32", "198.51.100.7"]\n[dns]\nupstream = ["192.0.2.53", "192.0.2.53:5353", "[2001:db8::53]:53", "2001:db8::53"]\n[tls]\ncert = "c.pem"\nkey = "k.pem"\n',
+    FILE,
+  );
+  assert.equal(config.server.hostname, 'mx-1.example.com');
+  assert.equal(parseConfig('[server]\ndata_dir = "d"\nhostname = "[IPv6:2001:db8::1]"\n', FILE).server.hostname, '[IPv6:2001:db8::1]');
+  assert.equal(parseConfig('[server]\ndata_dir = "d"\nhostname = "[192.0.2.1]"\n', FILE).server.hostname, '[192.0.2.1]');
+});

@@ -88,7 +88,7 @@ function checkAdminSocketPath(config: Config, source: string, file: string): voi
   const inside = relative(config.server.data_dir, socket);
   const first = inside.split(sep)[0] ?? '';
   if (inside !== '' && !DATA_DIR_ENTRIES.includes(first)) return;
-  const line = lineOfKey(source, ['server', 'admin_socket']);
+  const line = keyLines(source)(['server', 'admin_socket']);
   const what = inside === '' ? 'the data directory itself' : `inside the data directory on "${first}", where mailstack keeps its data`;
   throw new ConfigError(`${file}${line ? `:${line}` : ''}: "server.admin_socket": ${socket} is ${what}: choose another path, e.g. ${resolve(config.server.data_dir, 'admin.sock')}`, file);
 }

@@ -10,4 +10,9 @@ export const tlsSection = z
     min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
   })
   .strict()
+  // One without the other used to fall back to a self-signed certificate without a word.
+  .superRefine((tls, ctx) => {
+    if (tls.cert !== undefined && tls.key === undefined) ctx.addIssue({ code: 'custom', path: ['key'], message: 'tls.cert is set but tls.key is missing: set both, or neither for a self-signed certificate' });
+    if (tls.key !== undefined && tls.cert === undefined) ctx.addIssue({ code: 'custom', path: ['cert'], message: 'tls.key is set but tls.cert is missing: set both, or neither for a self-signed certificate' });
+  })
   .default({ self_signed: true, min_version: 'TLSv1.2' });
