@@ -1,3 +1,4 @@
+import { lstatSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { decodeValue, encodeValue, type AdminResponse } from './protocol.ts';
 import { StoreError, type StoreErrorCode } from '../store/types.ts';
@@ -49,9 +50,39 @@ function timeoutError(path: string, what: string, ms: number): AdminCallError {
   );
 }
 
+/**
+ * Throws AdminCallError 'untrusted' when the socket at `path` belongs to someone who is neither this user nor
+ * the owner of the data directory (who runs the server). Secrets go over this socket (the vault passphrase,
+ * passwords), and a socket placed in a directory others can write to (admin_socket = "/tmp/...") may have been
+ * created first by another local user, to collect them. Unix sockets carry no peer identity Node can read, so
+ * the owner of the socket file stands for it: only its owner (or root) could have created it there.
+ */
+function checkSocketOwner(path: string, dataDir: string): void {
+  let owner: number;
+  try {
+    owner = lstatSync(path).uid;
+  } catch {
+    return; // nothing there: connecting fails, and the caller works without a server
+  }
+  const trusted = new Set([process.getuid?.() ?? owner, 0]);
+  try {
+    trusted.add(statSync(dataDir).uid);
+  } catch {
+    /* no data directory: only this user and root */
+  }
+  if (trusted.has(owner)) return;
+  throw new AdminCallError(
+    'AdminError',
+    'untrusted',
+    `refusing to use the admin socket ${path}: it belongs to uid ${owner}, neither this user nor the owner of ${dataDir}, so another local user may have put it there to collect passphrases. Remove it, and set [server] admin_socket to a path in a directory only the mailstack user can write (the default is ${dataDir}/admin.sock)`,
+  );
+}
+
 /** Connects to a running server's admin socket; null when no server is listening there. Throws
- * AdminCallError 'timeout' when something listens but does not accept the connection in time. */
-export async function connectAdmin(path: string): Promise<AdminClient | null> {
+ * AdminCallError 'timeout' when something listens but does not accept the connection in time, and
+ * 'untrusted' when the socket is not the server's (checkSocketOwner). */
+export async function connectAdmin(path: string, dataDir: string): Promise<AdminClient | null> {
+  checkSocketOwner(path, dataDir);
   const socket: Socket | null = await new Promise((resolve, reject) => {
     const s = connect(path);
     const limitMs = connectTimeoutMs();
@@ -77,7 +108,15 @@ export async function connectAdmin(path: string): Promise<AdminClient | null> {
     buffered += chunk;
     let nl: number;
     while ((nl = buffered.indexOf('\n')) >= 0) {
-      const response = JSON.parse(buffered.slice(0, nl)) as AdminResponse;
+      let response: AdminResponse;
+      try {
+        response = JSON.parse(buffered.slice(0, nl)) as AdminResponse;
+      } catch {
+        // Not the admin protocol: whatever listens there is not a mailstack server.
+        socket.destroy();
+        failAll(`${path} answered something that is not mailstack's admin protocol`);
+        return;
+      }
       buffered = buffered.slice(nl + 1);
       const waiter = pending.get(response.id);
       if (!waiter) continue;

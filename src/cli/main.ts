@@ -51,10 +51,11 @@ try {
   } else if (err instanceof CliError) {
     process.stderr.write(`mailstack: ${err.message}\n`);
     process.exitCode = err.exitCode;
-  } else if (err instanceof AdminCallError && (err.code === 'timeout' || err.code === 'disconnected')) {
-    // The server stopped answering, or went away, in the middle of a command: try again later.
+  } else if (err instanceof AdminCallError && (err.code === 'timeout' || err.code === 'disconnected' || err.code === 'untrusted')) {
+    // The server stopped answering, or went away, in the middle of a command: try again later. Or the socket
+    // is not the server's (client.ts checkSocketOwner): a permission problem, nothing was sent.
     process.stderr.write(`mailstack: ${err.message}\n`);
-    process.exitCode = err.code === 'timeout' ? EX.TEMPFAIL : EX.UNAVAILABLE;
+    process.exitCode = err.code === 'timeout' ? EX.TEMPFAIL : err.code === 'untrusted' ? EX.NOPERM : EX.UNAVAILABLE;
   } else {
     const e = err as Error & { code?: string };
     // Known error classes carry a code and a message written for the user; anything else is a bug.

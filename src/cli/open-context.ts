@@ -18,7 +18,7 @@ export function loadCommandConfig(options: CommandOptions) {
 /** Opens the store through the running server, or directly on the data directory when none runs. */
 export async function openContext(options: CommandOptions): Promise<CommandContext> {
   const { config, file } = loadCommandConfig(options);
-  const client = await connectAdmin(adminSocketPath(config));
+  const client = await connectAdmin(adminSocketPath(config), config.server.data_dir);
   if (client) {
     const status = (await client.call('status')) as { locked: boolean };
     if (status.locked) {

@@ -1,7 +1,8 @@
 // What `serve` refuses to do, and how it says so: each test starts the real CLI on a fresh instance.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile, readFile, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, writeFile, readFile, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { runCli, startServe, makeInstance } from '../helpers/cli.ts';
 import { connectAdmin } from '../../src/admin/index.ts';
@@ -146,7 +147,7 @@ test('admin commands give up on a server that does not answer: exit 75 and say s
 test('a right unlock sent while a wrong one is being checked unlocks; the wrong one is refused', async () => {
   const inst = await makeInstance();
   const server = await startServe(['--config', inst.config]);
-  const client = await connectAdmin(join(inst.dir, 'inst', 'data', 'admin.sock'));
+  const client = await connectAdmin(join(inst.dir, 'inst', 'data', 'admin.sock'), join(inst.dir, 'inst', 'data'));
   try {
     assert.ok(client, 'the server answers on its admin socket');
     const passphrase = (await readFile(inst.passphraseFile, 'utf8')).trim();
@@ -173,6 +174,49 @@ test('serve refuses a data_dir without a vault (exit 78, with the init hint) and
     assert.match(refusal, /no vault in .*dta .*mailstack init/);
     await assert.rejects(stat(join(inst.dir, 'inst', 'dta')), { code: 'ENOENT' });
   } finally {
+    await inst.cleanup();
+  }
+});
+
+test('a socket at the admin path owned by another user is refused before anything is sent to it', { skip: process.getuid?.() !== 0 ? 'needs root, to give the socket to another uid' : false }, async () => {
+  const inst = await makeInstance();
+  const squatter = createServer();
+  let received = '';
+  squatter.on('connection', (c) => c.on('data', (d: Buffer) => (received += d.toString())));
+  try {
+    // A shared, world-writable directory, as a careless admin_socket setting would use; another local user
+    // (uid 4242) got there first.
+    const shared = join(inst.dir, 'shared');
+    await mkdir(shared, { mode: 0o1777 });
+    await chmod(shared, 0o1777);
+    const path = join(shared, 'admin.sock');
+    await new Promise<void>((resolve) => squatter.listen(path, resolve));
+    await chown(path, 4242, 4242);
+    await setInConfig(inst.config, 'server', `admin_socket = "${path}"`);
+    for (const args of [['unlock'], ['status'], ['domain', 'list']]) {
+      const r = await runCli([...args, '--config', inst.config, '--passphrase-file', inst.passphraseFile]);
+      assert.equal(r.code, 77, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /refusing to use the admin socket .*belongs to uid 4242/);
+    }
+    assert.equal(received, '', 'nothing, the passphrase least of all, reached the squatter');
+  } finally {
+    await new Promise<void>((resolve) => squatter.close(() => resolve()));
+    await inst.cleanup();
+  }
+});
+
+test('something on the admin socket that does not speak the admin protocol is reported, not a crash', async () => {
+  const inst = await makeInstance();
+  const impostor = createServer((c) => c.on('data', () => c.write('HTTP/1.1 400 Bad Request\r\n\r\n')));
+  try {
+    const path = join(inst.dir, 'inst', 'data', 'admin.sock');
+    await new Promise<void>((resolve) => impostor.listen(path, resolve));
+    const r = await runCli(['status', '--config', inst.config]);
+    assert.equal(r.code, 69, r.stderr);
+    assert.match(r.stderr, /answered something that is not mailstack's admin protocol/);
+    assert.doesNotMatch(r.stderr, /internal error|SyntaxError|    at /);
+  } finally {
+    await new Promise<void>((resolve) => impostor.close(() => resolve()));
     await inst.cleanup();
   }
 });

@@ -25,7 +25,7 @@ export function register(program: Command): void {
     .option('--json', 'print the status as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const { config } = loadCommandConfig(cmd.optsWithGlobals());
-      const client = await connectAdmin(adminSocketPath(config));
+      const client = await connectAdmin(adminSocketPath(config), config.server.data_dir);
       if (!client) {
         if (opts.json) process.stdout.write(JSON.stringify({ running: false }) + '\n');
         else process.stdout.write(`not running (no server on ${adminSocketPath(config)})\n`);

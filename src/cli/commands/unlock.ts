@@ -13,7 +13,7 @@ export function register(program: Command): void {
     .action(async (_opts: unknown, cmd: Command) => {
       const globals = cmd.optsWithGlobals<{ config?: string; passphraseFile?: string }>();
       const { config } = loadCommandConfig(globals);
-      const client = await connectAdmin(adminSocketPath(config));
+      const client = await connectAdmin(adminSocketPath(config), config.server.data_dir);
       if (!client) throw new CliError(`no server is running (nothing answers on ${adminSocketPath(config)}): start it with \`mailstack serve\``, EX.UNAVAILABLE);
       try {
         const before = (await client.call('status')) as ServerStatus;
