@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
-import { mkdir, writeFile, access, chmod } from 'node:fs/promises';
+import { mkdir, writeFile, access, chmod, rm } from 'node:fs/promises';
 import { resolve, join } from 'node:path';
 import { createVault, VaultError, DEFAULT_KDF } from '../../vault/index.ts';
 import { openStore } from '../../store/index.ts';
 import { parseConfig, storeDir } from '../../config/index.ts';
+import { hostName } from '../../config/sections/common.ts';
 import { CliError, EX } from '../errors.ts';
 import { promptNewSecret, readSecretFile } from '../prompt.ts';
 import { starterConfig } from '../starter-config.ts';
@@ -26,22 +27,32 @@ export async function initInstance(o: InitOptions): Promise<{ configFile: string
   if (await access(configFile).then(() => true, () => false)) {
     throw new CliError(`${configFile} already exists: refusing to overwrite it (choose another --dir)`, EX.CANTCREAT);
   }
-  await mkdir(dir, { recursive: true });
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  await chmod(dataDir, 0o700);
-  const text = starterConfig({ dataDir: 'data', hostname: o.hostname ?? 'mail.example.org', ...(o.ports ? { ports: o.ports } : {}), ...(o.bind ? { bind: o.bind } : {}) });
+  const hostname = o.hostname ?? 'mail.example.org';
+  const checked = hostName.safeParse(hostname);
+  if (!checked.success) throw new CliError(`--hostname ${JSON.stringify(hostname)}: ${checked.error.issues[0]?.message ?? 'not a host name'}`, EX.USAGE);
+  const text = starterConfig({ dataDir: 'data', hostname, ...(o.ports ? { ports: o.ports } : {}), ...(o.bind ? { bind: o.bind } : {}) });
   const config = parseConfig(text, configFile); // the starter must always be valid
-  let vault;
+  // What this run creates goes again if it fails (a weak passphrase, say), so that the next try starts clean.
+  const created = await mkdir(dir, { recursive: true });
+  const createdDataDir = (await mkdir(dataDir, { recursive: true, mode: 0o700 })) !== undefined;
   try {
-    vault = await createVault(dataDir, o.passphrase, { ...DEFAULT_KDF, ...(o.kdfN ? { N: o.kdfN } : {}) });
+    await chmod(dataDir, 0o700);
+    let vault;
+    try {
+      vault = await createVault(dataDir, o.passphrase, { ...DEFAULT_KDF, ...(o.kdfN ? { N: o.kdfN } : {}) });
+    } catch (err) {
+      if (err instanceof VaultError) throw new CliError(err.message, EX.USAGE);
+      throw err;
+    }
+    const store = await openStore({ dir: storeDir(config), key: vault.deriveKey('store') });
+    await store.close();
+    vault.close();
+    await writeFile(configFile, text, { mode: 0o640 });
   } catch (err) {
-    if (err instanceof VaultError) throw new CliError(err.message, EX.USAGE);
+    if (createdDataDir) await rm(dataDir, { recursive: true, force: true });
+    if (created !== undefined) await rm(created, { recursive: true, force: true });
     throw err;
   }
-  const store = await openStore({ dir: storeDir(config), key: vault.deriveKey('store') });
-  await store.close();
-  vault.close();
-  await writeFile(configFile, text, { mode: 0o640 });
   return { configFile, dataDir };
 }
 
