@@ -94,7 +94,8 @@ async function startHoldingLock(options: { config: Config; log: Logger; passphra
     const vault = await openVault(config.server.data_dir, passphrase);
     try {
       if (store) return;
-      const opened = await openStore({ dir: storeDir(config), key: vault.deriveKey('store'), log });
+      // serve holds the data directory's exclusive lock (data-dir-lock.ts): no other process writes here.
+      const opened = await openStore({ dir: storeDir(config), key: vault.deriveKey('store'), log, exclusive: true });
       store = opened;
       await wiring?.onUnlocked(opened);
       log.info({ event: 'unlocked' }, 'vault unlocked: accepting mail');

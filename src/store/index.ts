@@ -40,6 +40,10 @@ export interface OpenStoreOptions {
   log?: Logger;
   /** Body-file compaction by itself every so many ms (default: hourly); 0 turns it off. */
   compactEveryMs?: number;
+  /** No other process uses this data directory while the store is open (`serve` holds its exclusive lock,
+   * store/data-dir-lock.ts). Then every body file no committed row references is removed at open; without
+   * it only those old enough that no live writer can still be filling them (sqlite/segments.ts). */
+  exclusive?: boolean;
 }
 
 /**
@@ -52,6 +56,7 @@ export function openStore(options: OpenStoreOptions): Promise<Store> {
     key: options.key,
     ...(options.log ? { log: options.log } : {}),
     ...(options.compactEveryMs !== undefined ? { compactEveryMs: options.compactEveryMs } : {}),
+    ...(options.exclusive ? { exclusive: true } : {}),
   });
 }
 

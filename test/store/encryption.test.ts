@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { cp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openStore, StoreError, type Store } from '../../src/store/index.ts';
 import { tempDir } from './helpers.ts';
@@ -354,6 +354,9 @@ test('bytes no committed row references (a crash between segment write and commi
     await writeFile(join(dir, SEGMENT), Buffer.concat([committed, randomBytes(50_000)]));
     const orphan = join('bodies', 'seg-000007.dat');
     await writeFile(join(dir, orphan), randomBytes(30_000));
+    // Left by a crash two hours ago: a file that young could be another process's, filling now (next test).
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    await utimes(join(dir, orphan), twoHoursAgo, twoHoursAgo);
     let store = await openStore({ dir, key });
     try {
       await assert.rejects(stat(join(dir, orphan)), /ENOENT/, 'the unreferenced segment is deleted at open');
@@ -533,6 +536,24 @@ test('a damaged key check file is reported as damage, not as a wrong passphrase;
     assert.equal(await opening(key), null);
     assert.deepEqual(await readFile(checkFile), original);
     assert.equal((await opening(randomBytes(32)))?.code, 'locked');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('at open, a young segment file no row references is left to the process that may be filling it, unless the opener is alone', async () => {
+  const dir = await tempDir();
+  const key = randomBytes(32);
+  try {
+    await storeWithBodies(dir, key, [20_000]);
+    const young = join(dir, 'bodies', 'seg-000009.dat');
+    await writeFile(young, randomBytes(30_000));
+    let store = await openStore({ dir, key });
+    await store.close();
+    assert.ok((await stat(young)).size === 30_000, 'another process may still commit rows that reference it');
+    store = await openStore({ dir, key, exclusive: true });
+    await store.close();
+    await assert.rejects(stat(young), /ENOENT/, 'serve, alone on the data directory, deletes it');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -5,6 +5,8 @@ import type { WriteOpName } from './write-ops.ts';
 export interface WorkerInit {
   dir: string;
   key: Uint8Array;
+  /** No other process uses the data directory (OpenStoreOptions.exclusive). */
+  exclusive?: boolean;
 }
 
 export type ToWorker =

@@ -8,8 +8,9 @@
 // Order of durability (the writer worker, writer-worker.ts): a batch's records are appended and fdatasync'd,
 // and only THEN the SQLite transaction that references them (bodies.segment, bodies.seg_offset,
 // bodies.size, bodies.seg_nonce) commits. A crash in between leaves bytes no row references, never a row
-// that references missing bytes. At open, the writer deletes segment files no row references; each writer
-// appends only to files it created itself (SegmentWriter).
+// that references missing bytes. At open, the writer deletes segment files no row references (those a live
+// process may still be filling only when they are old, or the opener is alone); each writer appends only to
+// files it created itself (SegmentWriter).
 //
 // Record: nonce (12 random bytes) || ciphertext (size bytes) || GCM tag (16 bytes). The key is derived from
 // the store key with HKDF-SHA256 (info "mailstack store-bodies v1"), so it is used for nothing else. The
@@ -49,6 +50,9 @@ export const SEGMENT_MAX_BYTES = 64 * 1024 * 1024;
 export const SEGMENTS_DIR = 'bodies';
 export const RECORD_OVERHEAD_BYTES = NONCE_BYTES + TAG_BYTES;
 const KEY_INFO = 'mailstack store-bodies v1';
+/** Age after which an unreferenced segment file can no longer be one another process is filling (its
+ * records are committed within a batch, milliseconds; an hour is far beyond any batch). */
+const ORPHAN_SEGMENT_MIN_AGE_MS = 60 * 60 * 1000;
 /** Nonces drawn from the RNG at once. */
 const NONCE_POOL = 256;
 const SEGMENT_NAME = /^seg-(\d{6,10})\.dat$/;
@@ -179,14 +183,23 @@ export class SegmentWriter {
   /**
    * At open, inside a write transaction (BEGIN IMMEDIATE): deletes the segment files no committed row
    * references (`referenced`). Those hold only records of requests that never committed: a crash between
-   * a segment write and its commit, or a request that failed. A writer still appending to one of them (another
-   * process) finds it deleted in deletedOf() and fails its batch with a temporary error. Unreferenced bytes
-   * in a referenced segment stay until compaction (TODO below).
+   * a segment write and its commit, or a request that failed. Unless `exclusive` (no other process uses the
+   * data directory), only files older than ORPHAN_SEGMENT_MIN_AGE_MS: a younger one may be another process's,
+   * filling now. Should one be deleted anyway, its writer finds out in deletedOf() and fails its batch with
+   * a temporary error. Unreferenced bytes in a referenced segment stay until compaction (TODO below).
    */
-  open(referenced: ReadonlySet<number>): void {
+  open(referenced: ReadonlySet<number>, exclusive = false): void {
     mkdirSync(join(this.dir, SEGMENTS_DIR), { recursive: true, mode: 0o700 });
+    const now = Date.now();
     for (const id of listSegments(this.dir)) {
-      if (!referenced.has(id)) unlinkSync(segmentPath(this.dir, id));
+      if (referenced.has(id)) continue;
+      const path = segmentPath(this.dir, id);
+      // Another process may be filling this file right now, its COMMIT a few milliseconds away: several
+      // `mailstack deliver` run side by side when an MTA pipes to it. Deleting it failed that delivery (14%
+      // of them with 8 at a time). A file left by a crash is as unreferenced, and older: it goes at a later
+      // open, or at once when the caller is alone on the data directory (serve).
+      if (!exclusive && now - statSync(path).mtimeMs < ORPHAN_SEGMENT_MIN_AGE_MS) continue;
+      unlinkSync(path);
     }
   }
 

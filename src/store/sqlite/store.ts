@@ -42,6 +42,8 @@ export interface SqliteStoreOptions {
   log?: Logger;
   /** Compaction by itself every so many ms (default COMPACT_EVERY_MS); 0: only when compact() is called. */
   compactEveryMs?: number;
+  /** See OpenStoreOptions.exclusive. */
+  exclusive?: boolean;
 }
 
 /** Subscribers per mailbox; changes arrive in commit order from the writer. */
@@ -90,7 +92,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   checkHeader(options.dir, options.key);
   ownerOnly(options.dir);
   const feed = new Feed(options.log);
-  const writer = await Writer.start({ dir: options.dir, key: options.key }, (changes) => feed.publish(changes), options.log);
+  const writer = await Writer.start({ dir: options.dir, key: options.key, exclusive: options.exclusive === true }, (changes) => feed.publish(changes), options.log);
   let db: SqliteDatabase;
   try {
     db = openDatabase(options.dir, options.key, { readonly: true });

@@ -71,7 +71,7 @@ try {
   // write lock, so that what is deleted cannot become referenced meanwhile (SegmentWriter.open).
   db.transaction(() => {
     const rows = db.prepare('SELECT DISTINCT segment FROM bodies WHERE segment IS NOT NULL').all() as { segment: number }[];
-    segments.open(new Set(rows.map((r) => r.segment)));
+    segments.open(new Set(rows.map((r) => r.segment)), init.exclusive === true);
   }).immediate();
   ops = new WriteOps(db, bodies, { writer: segments, reader: segmentReader, dir: init.dir, inFlight: segmentsInFlight });
   post({ type: 'ready' });
@@ -324,8 +324,13 @@ function removeCompactedSegments(): number[] {
 async function close(): Promise<void> {
   let error: SerializedError | undefined;
   try {
-    // Fold the WAL into the database so a closed store is one file plus an empty WAL.
-    db.pragma('wal_checkpoint(TRUNCATE)');
+    // Fold the WAL into the database so a closed store is one file plus an empty WAL, when nobody else is
+    // using it. Without waiting: TRUNCATE waits (busy timeout, 10 s) until no other connection reads or
+    // writes, so with `mailstack deliver` run by an MTA several at a time, each one's close held the others'
+    // writes back until they failed as busy. Another process's connection checkpoints later anyway.
+    db.pragma('busy_timeout = 0');
+    const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    if (result?.busy) db.pragma('wal_checkpoint(PASSIVE)');
   } catch (e) {
     error = serialize(e, 'checkpointing at close');
   }
