@@ -88,7 +88,7 @@ async function refusedAsCorrupt(crashed: Crashed): Promise<StoreError> {
   );
   assert.ok(error instanceof StoreError, `the store must refuse to open, got ${String(error)}`);
   assert.equal(error.code, 'corrupt');
-  assert.match(error.message, /store\.db-wal: frame \d+ is damaged/);
+  assert.match(error.message, /store\.db-wal: (frame \d+|the log) is damaged/);
   return error;
 }
 
@@ -150,5 +150,34 @@ test('a flipped bit in the last transaction is refused while the WAL index recor
   } finally {
     rmSync(crashed.dir, { recursive: true, force: true });
     rmSync(withoutIndex.dir, { recursive: true, force: true });
+  }
+});
+
+test('damage outside the page data is caught too: a frame\'s salt, the WAL header, a frame\'s stored checksum', async () => {
+  const crashed = await crashedStore();
+  const copies: Crashed[] = [];
+  const variant = (name: string, change: (wal: Buffer) => void, keepIndex: boolean): Crashed => {
+    const copy = { dir: `${crashed.dir}-${name}`, key: crashed.key };
+    cpSync(crashed.dir, copy.dir, { recursive: true });
+    if (!keepIndex) rmSync(join(copy.dir, 'store.db-shm'));
+    const path = join(copy.dir, 'store.db-wal');
+    const wal = readFileSync(path);
+    change(wal);
+    writeFileSync(path, wal);
+    copies.push(copy);
+    return copy;
+  };
+  try {
+    const second = frames(crashed.dir)[1]!.offset;
+    // The salt is not under the frame checksum: only the index tells this frame was committed.
+    await refusedAsCorrupt(variant('salt', (wal) => (wal[second + 8]! ^= 0x01), true));
+    // A header that fails its checksum makes SQLite ignore the whole log.
+    assert.match((await refusedAsCorrupt(variant('header', (wal) => (wal[12]! ^= 0x01), true))).message, /the log is damaged, and its header fails/);
+    // The frame's stored checksum itself: without the index, the frames after it still chain from the
+    // checksum computed for it, and their commits are the evidence.
+    await refusedAsCorrupt(variant('checksum', (wal) => (wal[second + 16]! ^= 0x01), false));
+  } finally {
+    rmSync(crashed.dir, { recursive: true, force: true });
+    for (const copy of copies) rmSync(copy.dir, { recursive: true, force: true });
   }
 });

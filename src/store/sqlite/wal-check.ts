@@ -116,14 +116,25 @@ export function scanWal(dir: string): WalVerdict {
   try {
     const size = fstatSync(fd).size;
     const headerBytes = size >= WAL_HEADER_BYTES ? readAt(fd, WAL_HEADER_BYTES, 0) : null;
-    const header = headerBytes ? parseWalHeader(headerBytes) : null;
-    // No valid header: SQLite ignores the whole file. An empty or reset WAL looks like this too; a damaged
-    // header over committed frames is caught by the index check below only if the salt survived, so it is
-    // left to SQLite (and the index, which then no longer matches, is rebuilt).
-    if (!header) return { ok: true };
+    if (!headerBytes) return { ok: true };
+    const header = parseWalHeader(headerBytes);
+    if (!header) {
+      // No valid header: SQLite ignores the whole file. An empty or reset WAL looks like this too; but if the
+      // index records committed frames under this header's salt (or under the first frame's, should the
+      // header's own salt bytes be what changed), the header was damaged over committed data.
+      const firstFrameSalt = readAt(fd, 8, WAL_HEADER_BYTES + 8);
+      const committed = Math.max(committedFrameInIndex(dir, headerBytes.subarray(16, 24)), firstFrameSalt ? committedFrameInIndex(dir, firstFrameSalt) : 0);
+      if (committed > 0) return { ok: false, frame: 0, frames: committed, keepBytes: 0, evidence: `its header fails its checksum while the WAL index (store.db-shm) records ${committed} committed frames` };
+      return { ok: true };
+    }
     const frameBytes = FRAME_HEADER_BYTES + header.pageSize;
     const frames = Math.floor((size - WAL_HEADER_BYTES) / frameBytes);
+    // Read first: it also says where the log must not end (a frame it records cannot be "another generation").
+    const committed = committedFrameInIndex(dir, header.salt);
     let seed = header.checksum;
+    /** After a damaged frame, the checksum computed for it: if the damage was in its stored checksum, the
+     * next frame chains from this one instead. */
+    let altSeed: Checksum | null = null;
     let damaged = 0;
     /** Commit frames after the damaged one's transaction ended, whose checksums chain. */
     let laterCommits = 0;
@@ -132,15 +143,25 @@ export function scanWal(dir: string): WalVerdict {
       const position = WAL_HEADER_BYTES + (frame - 1) * frameBytes;
       const bytes = readAt(fd, frameBytes, position);
       if (!bytes) break;
-      // Another salt: a frame of an earlier generation of the WAL, overwritten no further. The log ends here.
-      if (!bytes.subarray(8, 16).equals(header.salt)) break;
+      // Another salt: a frame of an earlier generation of the WAL, overwritten no further, and the log ends
+      // here; unless the index records this frame as committed (the salt is not under the checksum, so a
+      // flipped salt bit shows only this way).
+      if (!bytes.subarray(8, 16).equals(header.salt)) {
+        if (frame <= committed && damaged === 0) damaged = frame;
+        break;
+      }
       const stored: Checksum = [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
-      const computed = checksum(bytes.subarray(FRAME_HEADER_BYTES), header.bigEndian, checksum(bytes.subarray(0, 8), header.bigEndian, seed));
-      const intact = computed[0] === stored[0] && computed[1] === stored[1];
+      const chainsFrom = (from: Checksum): boolean => {
+        const computed = checksum(bytes.subarray(FRAME_HEADER_BYTES), header.bigEndian, checksum(bytes.subarray(0, 8), header.bigEndian, from));
+        return computed[0] === stored[0] && computed[1] === stored[1];
+      };
+      const intact = chainsFrom(seed) || (altSeed !== null && chainsFrom(altSeed));
       const isCommit = bytes.readUInt32BE(4) !== 0;
+      altSeed = null;
       if (!intact && damaged === 0) {
         damaged = frame;
         damagedTransactionEnded = isCommit;
+        altSeed = checksum(bytes.subarray(FRAME_HEADER_BYTES), header.bigEndian, checksum(bytes.subarray(0, 8), header.bigEndian, seed));
       } else if (damaged > 0 && intact && isCommit) {
         if (damagedTransactionEnded) laterCommits++;
         else damagedTransactionEnded = true;
@@ -152,7 +173,6 @@ export function scanWal(dir: string): WalVerdict {
       seed = stored;
     }
     if (damaged === 0) return { ok: true };
-    const committed = committedFrameInIndex(dir, header.salt);
     const keepBytes = WAL_HEADER_BYTES + (damaged - 1) * frameBytes;
     if (committed >= damaged) {
       return { ok: false, frame: damaged, frames: committed, keepBytes, evidence: `the WAL index (store.db-shm) records ${committed} committed frames` };
@@ -181,7 +201,7 @@ export async function checkWal(dir: string): Promise<void> {
   const wal = join(dir, 'store.db-wal');
   throw new StoreError(
     'corrupt',
-    `${wal}: frame ${verdict.frame} is damaged (its checksum fails), and ${verdict.evidence}; opening the store would ` +
+    `${wal}: ${verdict.frame === 0 ? 'the log' : `frame ${verdict.frame}`} is damaged, and ${verdict.evidence}; opening the store would ` +
       `silently drop every change from that frame on, acknowledged mail included. Restore the data directory from a ` +
       `backup. To accept the loss instead, keep a copy of the directory, then cut the log before the damaged frame ` +
       `and remove its index: truncate -s ${verdict.keepBytes} ${wal} && rm ${join(dir, 'store.db-shm')}`,
