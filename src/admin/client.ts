@@ -78,6 +78,12 @@ function checkSocketOwner(path: string, dataDir: string): void {
   );
 }
 
+function isReply(value: unknown): value is AdminResponse {
+  if (typeof value !== 'object' || value === null || !Number.isInteger((value as { id?: unknown }).id)) return false;
+  if ('error' in value) return typeof value.error === 'object' && value.error !== null;
+  return 'result' in value;
+}
+
 /** Connects to a running server's admin socket; null when no server is listening there. Throws
  * AdminCallError 'timeout' when something listens but does not accept the connection in time, and
  * 'untrusted' when the socket is not the server's (checkSocketOwner). */
@@ -118,6 +124,13 @@ export async function connectAdmin(path: string, dataDir: string): Promise<Admin
         return;
       }
       buffered = buffered.slice(nl + 1);
+      // Valid JSON is not yet a reply: `null`, `42` or an error without fields would throw in this handler,
+      // where no caller can catch it.
+      if (!isReply(response)) {
+        socket.destroy();
+        failAll(`${path} answered something that is not mailstack's admin protocol`);
+        return;
+      }
       const waiter = pending.get(response.id);
       if (!waiter) continue;
       pending.delete(response.id);

@@ -1,7 +1,7 @@
 import { loadConfig, configPath, adminSocketPath, storeDir, ConfigError, type Config } from '../config/index.ts';
 import { connectAdmin, remoteStore } from '../admin/index.ts';
 import { openVault, vaultExists, VaultError } from '../vault/index.ts';
-import { openStore, lockDataDir, DataDirLockedError, type DataDirLock, type Store } from '../store/index.ts';
+import { openStore, lockDataDir, DataDirLockedError, DataDirLockUnusableError, type DataDirLock, type Store } from '../store/index.ts';
 import { CliError, EX, exitCodeForVault } from './errors.ts';
 import { readPassphrase } from './prompt.ts';
 import type { CommandContext, CommandOptions } from './context.ts';
@@ -29,9 +29,12 @@ export async function openContext(options: CommandOptions): Promise<CommandConte
   }
   // Said before the lock, whose file would otherwise be the first thing created in a mistyped data_dir.
   if (!(await vaultExists(config.server.data_dir))) throw new CliError(`no vault in ${config.server.data_dir}: create one with \`mailstack init --dir DIR\``, EX.CONFIG);
+  // Asked before the lock: a prompt left open (or a passphrase file that never comes) must not keep a
+  // server from starting.
+  const passphrase = await readPassphrase(options.passphraseFile);
   const lock = lockForDirectMode(config);
   try {
-    const store = await openStoreDirectly(config, options);
+    const store = await openStoreDirectly(config, passphrase);
     const close = async () => {
       try {
         await store.close();
@@ -51,6 +54,7 @@ function lockForDirectMode(config: Config): DataDirLock {
   try {
     return lockDataDir(config.server.data_dir, 'shared');
   } catch (err) {
+    if (err instanceof DataDirLockUnusableError) throw new CliError(err.message, EX.NOPERM);
     if (!(err instanceof DataDirLockedError)) throw err;
     throw new CliError(
       `a mailstack server holds the data directory ${config.server.data_dir}, but nothing answers on the admin socket ${adminSocketPath(config)}: it may be starting or stopping (try again in a moment), or it runs with another config whose admin_socket differs (pass that config with --config)`,
@@ -59,8 +63,7 @@ function lockForDirectMode(config: Config): DataDirLock {
   }
 }
 
-async function openStoreDirectly(config: Config, options: CommandOptions): Promise<Store> {
-  const passphrase = await readPassphrase(options.passphraseFile);
+async function openStoreDirectly(config: Config, passphrase: string): Promise<Store> {
   let vault;
   try {
     vault = await openVault(config.server.data_dir, passphrase);

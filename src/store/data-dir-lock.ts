@@ -12,6 +12,7 @@
 //   direct mode  holds a SHARED lock (an open read transaction) while the command runs.
 // The file lives in the data directory (mode 0700), so only its owner can open it to interfere.
 import Database from 'better-sqlite3-multiple-ciphers';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const LOCK_FILE = 'mailstack.lock';
@@ -30,6 +31,15 @@ export class DataDirLockedError extends Error {
   }
 }
 
+/** The lock file exists but this user cannot write it, so no lock could be taken. */
+export class DataDirLockUnusableError extends Error {
+  readonly code = 'data_dir_lock_unusable';
+  constructor(readonly path: string) {
+    super(`${path} is not writable by this user, so the data directory cannot be locked: give it to the user mailstack runs as (chown), or remove it while no mailstack process runs`);
+    this.name = 'DataDirLockUnusableError';
+  }
+}
+
 export interface DataDirLock {
   release(): void;
 }
@@ -37,7 +47,18 @@ export interface DataDirLock {
 /** Takes the data directory's lock without waiting; throws DataDirLockedError when another process holds it. */
 export function lockDataDir(dataDir: string, mode: DataDirLockMode): DataDirLock {
   // timeout 0: fail at once instead of waiting in SQLite's busy handler.
-  const db = new Database(join(dataDir, LOCK_FILE), { timeout: 0 });
+  const path = join(dataDir, LOCK_FILE);
+  // A lock file this user cannot write (created by root in a direct-mode command, `serve` running as the
+  // mailstack user) is opened read-only by SQLite without a word, and then BEGIN EXCLUSIVE holds only a read
+  // lock: direct commands would open the store beside the server. Refused instead.
+  if (existsSync(path)) {
+    try {
+      accessSync(path, constants.W_OK);
+    } catch {
+      throw new DataDirLockUnusableError(path);
+    }
+  }
+  const db = new Database(path, { timeout: 0 });
   try {
     if (mode === 'exclusive') {
       db.exec('BEGIN EXCLUSIVE');

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { chmod, chown, mkdir, writeFile, readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { runCli, startServe, makeInstance } from '../helpers/cli.ts';
+import { spawn, spawnSync } from 'node:child_process';
+import { BIN, runCli, startServe, makeInstance } from '../helpers/cli.ts';
 import { connectAdmin } from '../../src/admin/index.ts';
 
 /** Runs `serve` expecting it to refuse; returns "exited with CODE ... stderr". Fails if it starts. */
@@ -207,16 +208,37 @@ test('a socket at the admin path owned by another user is refused before anythin
 
 test('something on the admin socket that does not speak the admin protocol is reported, not a crash', async () => {
   const inst = await makeInstance();
-  const impostor = createServer((c) => c.on('data', () => c.write('HTTP/1.1 400 Bad Request\r\n\r\n')));
+  // Not JSON, then JSON that is not a reply.
+  const answers = ['HTTP/1.1 400 Bad Request\r\n\r\n', 'null\n', '{"id":1,"error":null}\n'];
+  let answer = '';
+  const impostor = createServer((c) => c.on('data', () => c.write(answer)));
   try {
     const path = join(inst.dir, 'inst', 'data', 'admin.sock');
     await new Promise<void>((resolve) => impostor.listen(path, resolve));
-    const r = await runCli(['status', '--config', inst.config]);
-    assert.equal(r.code, 69, r.stderr);
-    assert.match(r.stderr, /answered something that is not mailstack's admin protocol/);
-    assert.doesNotMatch(r.stderr, /internal error|SyntaxError|    at /);
+    for (answer of answers) {
+      const r = await runCli(['status', '--config', inst.config]);
+      assert.equal(r.code, 69, `${JSON.stringify(answer)}: ${r.stderr}`);
+      assert.match(r.stderr, /answered something that is not mailstack's admin protocol/);
+      assert.doesNotMatch(r.stderr, /internal error|Error:|    at /);
+    }
   } finally {
     await new Promise<void>((resolve) => impostor.close(() => resolve()));
+    await inst.cleanup();
+  }
+});
+
+test('an admin command still waiting for its passphrase does not keep serve from starting', async () => {
+  const inst = await makeInstance();
+  const fifo = join(inst.dir, 'passphrase.fifo');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  // Reads a passphrase that never comes: as a prompt left open on a terminal.
+  const waiting = spawn(process.execPath, [BIN, 'domain', 'list', '--config', inst.config, '--passphrase-file', fifo], { stdio: 'ignore', env: { ...process.env, MAILSTACK_CONFIG: '' } });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const server = await startServe(['--config', inst.config, '--passphrase-file', inst.passphraseFile]);
+    assert.equal(await server.stop(), 0);
+  } finally {
+    waiting.kill('SIGKILL');
     await inst.cleanup();
   }
 });

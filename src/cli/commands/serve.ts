@@ -3,7 +3,7 @@ import { startServer, type RunningServer } from '../../server/index.ts';
 import { createLogger, type Logger } from '../../log/index.ts';
 import { VaultError } from '../../vault/index.ts';
 import { AdminSocketError } from '../../admin/index.ts';
-import { DataDirLockedError } from '../../store/index.ts';
+import { DataDirLockedError, DataDirLockUnusableError } from '../../store/index.ts';
 import { loadCommandConfig } from '../open-context.ts';
 import { readSecretFile } from '../prompt.ts';
 import { CliError, EX, exitCodeForVault } from '../errors.ts';
@@ -52,6 +52,7 @@ function startFailure(err: unknown): unknown {
       EX.TEMPFAIL,
     );
   }
+  if (err instanceof DataDirLockUnusableError) return new CliError(err.message, EX.NOPERM);
   if (err instanceof AdminSocketError) return new CliError(err.message, err.code === 'in_use' ? EX.TEMPFAIL : EX.CONFIG);
   const e = err as Error & { code?: string };
   if (e.code === 'EADDRINUSE' || e.code === 'EACCES') return new CliError(`cannot listen: ${e.message}`, EX.CONFIG);
