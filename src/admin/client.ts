@@ -80,8 +80,9 @@ function checkSocketOwner(path: string, dataDir: string): void {
 
 function isReply(value: unknown): value is AdminResponse {
   if (typeof value !== 'object' || value === null || !Number.isInteger((value as { id?: unknown }).id)) return false;
+  // A call that returns nothing comes back as {"id":N}: JSON drops an undefined result.
   if ('error' in value) return typeof value.error === 'object' && value.error !== null;
-  return 'result' in value;
+  return true;
 }
 
 /** Connects to a running server's admin socket; null when no server is listening there. Throws
