@@ -30,16 +30,19 @@ const CALL_TIMEOUT_MS = 60_000;
 const LONG_CALL_TIMEOUT_MS = 60 * 60_000;
 const LONG_CALLS = new Set(['store.verify', 'store.compact', 'queue.flush', 'geoip.reload']);
 
-/** The per-call deadline; MAILSTACK_ADMIN_TIMEOUT_MS overrides it for every call (tests, slow machines). */
-function callTimeoutMs(method: string): number {
+/** MAILSTACK_ADMIN_TIMEOUT_MS (tests, slow machines), or null when unset or not a positive number. */
+function timeoutOverrideMs(): number | null {
   const override = Number(process.env['MAILSTACK_ADMIN_TIMEOUT_MS']);
-  if (Number.isFinite(override) && override > 0) return override;
-  return LONG_CALLS.has(method) ? LONG_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS;
+  return Number.isFinite(override) && override > 0 ? override : null;
+}
+
+/** The per-call deadline; the override applies to every call. */
+function callTimeoutMs(method: string): number {
+  return timeoutOverrideMs() ?? (LONG_CALLS.has(method) ? LONG_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS);
 }
 
 function connectTimeoutMs(): number {
-  const override = Number(process.env['MAILSTACK_ADMIN_TIMEOUT_MS']);
-  return Number.isFinite(override) && override > 0 ? Math.min(override, CONNECT_TIMEOUT_MS) : CONNECT_TIMEOUT_MS;
+  return Math.min(timeoutOverrideMs() ?? CONNECT_TIMEOUT_MS, CONNECT_TIMEOUT_MS);
 }
 
 function timeoutError(path: string, what: string, ms: number): AdminCallError {

@@ -25,6 +25,11 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+/** An address as written in a path (`<a@b>`, or bare), without its brackets. */
+function withoutBrackets(path: string): string {
+  return path.trim().replace(/^<(.*)>$/s, '$1');
+}
+
 /** "" or "<>": the null sender (RFC 5321 4.5.5), which bounces and notifications carry; dovecot-lda takes
  * `-f "<>"` the same way. */
 function isNullSender(bare: string): boolean {
@@ -36,7 +41,7 @@ function isNullSender(bare: string): boolean {
  * parameter"), never a reason to retry. The spelling is kept as given: a remote local part may be
  * case-sensitive (RFC 5321 2.4). */
 function envelopeSenderOption(input: string): string {
-  const bare = input.trim().replace(/^<(.*)>$/s, '$1');
+  const bare = withoutBrackets(input);
   if (isNullSender(bare)) return '';
   try {
     parseAddress(bare);
@@ -55,7 +60,7 @@ function envelopeSenderOption(input: string): string {
  * is not an address is ignored rather than copied into the new Return-Path: it is the message's data, not
  * the caller's mistake. */
 function envelopeSenderFromMessage(raw: Buffer): string {
-  const bare = (headerValues(raw, 'Return-Path')[0] ?? '').trim().replace(/^<(.*)>$/s, '$1');
+  const bare = withoutBrackets(headerValues(raw, 'Return-Path')[0] ?? '');
   if (isNullSender(bare)) return '';
   try {
     parseAddress(bare);

@@ -45,7 +45,7 @@ interface WalHeader {
 }
 
 /** What a scan found: nothing wrong, or a frame that committed data depends on. */
-export type WalVerdict = { ok: true } | { ok: false; frame: number; frames: number; keepBytes: number; evidence: string };
+export type WalVerdict = { ok: true } | { ok: false; frame: number; keepBytes: number; evidence: string };
 
 /** SQLite's WAL checksum: pairs of 32-bit words, in the byte order the magic number names. */
 function checksum(data: Buffer, bigEndian: boolean, seed: Checksum): Checksum {
@@ -124,7 +124,7 @@ export function scanWal(dir: string): WalVerdict {
       // header's own salt bytes be what changed), the header was damaged over committed data.
       const firstFrameSalt = readAt(fd, 8, WAL_HEADER_BYTES + 8);
       const committed = Math.max(committedFrameInIndex(dir, headerBytes.subarray(16, 24)), firstFrameSalt ? committedFrameInIndex(dir, firstFrameSalt) : 0);
-      if (committed > 0) return { ok: false, frame: 0, frames: committed, keepBytes: 0, evidence: `its header fails its checksum while the WAL index (store.db-shm) records ${committed} committed frames` };
+      if (committed > 0) return { ok: false, frame: 0, keepBytes: 0, evidence: `its header fails its checksum while the WAL index (store.db-shm) records ${committed} committed frames` };
       return { ok: true };
     }
     const frameBytes = FRAME_HEADER_BYTES + header.pageSize;
@@ -151,17 +151,16 @@ export function scanWal(dir: string): WalVerdict {
         break;
       }
       const stored: Checksum = [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
-      const chainsFrom = (from: Checksum): boolean => {
-        const computed = checksum(bytes.subarray(FRAME_HEADER_BYTES), header.bigEndian, checksum(bytes.subarray(0, 8), header.bigEndian, from));
-        return computed[0] === stored[0] && computed[1] === stored[1];
-      };
-      const intact = chainsFrom(seed) || (altSeed !== null && chainsFrom(altSeed));
+      const frameChecksum = (from: Checksum): Checksum => checksum(bytes.subarray(FRAME_HEADER_BYTES), header.bigEndian, checksum(bytes.subarray(0, 8), header.bigEndian, from));
+      const matches = (computed: Checksum) => computed[0] === stored[0] && computed[1] === stored[1];
+      const computed = frameChecksum(seed);
+      const intact = matches(computed) || (altSeed !== null && matches(frameChecksum(altSeed)));
       const isCommit = bytes.readUInt32BE(4) !== 0;
       altSeed = null;
       if (!intact && damaged === 0) {
         damaged = frame;
         damagedTransactionEnded = isCommit;
-        altSeed = checksum(bytes.subarray(FRAME_HEADER_BYTES), header.bigEndian, checksum(bytes.subarray(0, 8), header.bigEndian, seed));
+        altSeed = computed;
       } else if (damaged > 0 && intact && isCommit) {
         if (damagedTransactionEnded) laterCommits++;
         else damagedTransactionEnded = true;
@@ -175,10 +174,10 @@ export function scanWal(dir: string): WalVerdict {
     if (damaged === 0) return { ok: true };
     const keepBytes = WAL_HEADER_BYTES + (damaged - 1) * frameBytes;
     if (committed >= damaged) {
-      return { ok: false, frame: damaged, frames: committed, keepBytes, evidence: `the WAL index (store.db-shm) records ${committed} committed frames` };
+      return { ok: false, frame: damaged, keepBytes, evidence: `the WAL index (store.db-shm) records ${committed} committed frames` };
     }
     if (laterCommits > 0) {
-      return { ok: false, frame: damaged, frames, keepBytes, evidence: `${laterCommits} transaction(s) committed after it` };
+      return { ok: false, frame: damaged, keepBytes, evidence: `${laterCommits} transaction(s) committed after it` };
     }
     return { ok: true };
   } finally {
