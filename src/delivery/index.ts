@@ -14,7 +14,7 @@
 //   anything is stored, and nothing is stored unless all pass.
 import { resolveRecipient, type Resolution } from '../accounts/index.ts';
 import type { Logger } from '../log/index.ts';
-import { StoreError, type DeliveryTarget, type Store } from '../store/types.ts';
+import { StoreError, type DeliveryTarget, type OutboundMessage, type QueueEntry, type Store } from '../store/types.ts';
 import { headerValues, prependHeaderLines, removeHeaderFields, toCrlf } from './headers.ts';
 
 export { headerBlockEnd, headerFields, headerValues, fieldValue, removeHeaderFields, prependHeaderLines, isSafeHeaderLine, toCrlf } from './headers.ts';
@@ -62,6 +62,19 @@ export interface DeliveryOptions {
    * quota grace (as SMTP does between RCPT and DATA). The recipients that did not fail get the status of
    * the failure that decides (temp_failure, then over_quota, then unknown: the one a retry may cure). */
   allOrNothing?: boolean;
+  /**
+   * The same message for remote recipients, queued in the store transaction that stores the local copies
+   * (deliverAndQueue). With `forwards`, the remote targets of the recipients' aliases join `recipients`.
+   * A recipient whose lookup failed refuses the whole message (nothing stored, nothing queued): the sender
+   * is answered with one temporary failure for everything, and its retry must not find copies already made.
+   */
+  outbound?: OutboundMessage & { forwards?: boolean };
+}
+
+export interface DeliveryAndQueueResult {
+  outcomes: RecipientOutcome[];
+  /** The queue entry of `outbound`; null when nothing was queued (a failure, or no remote recipient). */
+  queued: QueueEntry | null;
 }
 
 /** RFC 5321 4.4: the delivery agent records the envelope sender in Return-Path. Any Return-Path the
@@ -93,6 +106,16 @@ interface ResolvedRecipient {
  * Returns one outcome per recipient, in the order given.
  */
 export async function deliverLocal(store: Store, delivery: LocalDelivery, options: DeliveryOptions = {}): Promise<RecipientOutcome[]> {
+  return (await deliverAndQueue(store, delivery, options)).outcomes;
+}
+
+/**
+ * deliverLocal, and the copy for remote recipients (options.outbound) put in the outbound queue in the same
+ * store transaction: the local copies and the queued one are stored together or not at all. Storing first
+ * and queueing after, a queue failure answered 4xx left the local copies in place, and the sender's retry
+ * stored them a second time.
+ */
+export async function deliverAndQueue(store: Store, delivery: LocalDelivery, options: DeliveryOptions = {}): Promise<DeliveryAndQueueResult> {
   const log = options.log?.child({ session: delivery.sessionId });
   const raw = toCrlf(delivery.raw);
   const existingDeliveredTo = new Set(headerValues(raw, 'Delivered-To').map((v) => normalize(v.replace(/^<|>$/g, ''))));
@@ -137,11 +160,16 @@ export async function deliverLocal(store: Store, delivery: LocalDelivery, option
         await refuseRecipientsWithoutRoom(store, resolved, raw.length);
       } catch (err) {
         log?.error({ err }, 'quota check failed');
-        return resolved.map((r) => r.outcome ?? { address: r.address, status: 'temp_failure', ...storeFailure(err) });
+        return { outcomes: resolved.map((r) => r.outcome ?? { address: r.address, status: 'temp_failure', ...storeFailure(err) }), queued: null };
       }
     }
     const decisive = decisiveFailure(resolved);
-    if (decisive) return resolved.map((r) => r.outcome ?? withheld(r.address, decisive));
+    if (decisive) return { outcomes: resolved.map((r) => r.outcome ?? withheld(r.address, decisive)), queued: null };
+  }
+  const outbound = options.outbound ? outboundFor(options.outbound, resolved) : null;
+  if (outbound) {
+    const lookupFailed = resolved.find((r) => r.outcome?.status === 'temp_failure');
+    if (lookupFailed) return { outcomes: resolved.map((r) => r.outcome ?? withheld(r.address, lookupFailed.outcome!)), queued: null };
   }
   const targetsByUser = new Map<number, { userId: number; address: string }>();
   for (const r of resolved) {
@@ -152,7 +180,16 @@ export async function deliverLocal(store: Store, delivery: LocalDelivery, option
   const withForwards = (o: RecipientOutcome, r: ResolvedRecipient): RecipientOutcome => (r.forwards.length > 0 ? { ...o, forwards: r.forwards } : o);
   const forwardOnly = (r: ResolvedRecipient): RecipientOutcome =>
     withForwards({ address: r.address, status: 'delivered', message: 'forwarded to remote addresses' }, r);
-  if (users.length === 0) return resolved.map((r) => r.outcome ?? forwardOnly(r));
+  if (users.length === 0) {
+    if (!outbound) return { outcomes: resolved.map((r) => r.outcome ?? forwardOnly(r)), queued: null };
+    try {
+      const queued = await store.queue.enqueue(outbound);
+      return { outcomes: resolved.map((r) => r.outcome ?? forwardOnly(r)), queued };
+    } catch (err) {
+      log?.error({ err }, 'store refused to queue the message');
+      return { outcomes: resolved.map((r) => r.outcome ?? { address: r.address, status: 'temp_failure', ...storeFailure(err) }), queued: null };
+    }
+  }
 
   // 3. Trace fields. Delivered-To names the final mailbox (Postfix/Dovecot loop detection); the store keeps
   //    one copy of the bytes for all users, so it is added only when the message reaches exactly one user.
@@ -164,6 +201,7 @@ export async function deliverLocal(store: Store, delivery: LocalDelivery, option
   // 4. One atomic, durable store call.
   let stored: Set<number>;
   let overQuota: Set<number>;
+  let queued: QueueEntry | null = null;
   try {
     const targets: DeliveryTarget[] = [];
     for (const u of users) {
@@ -177,23 +215,37 @@ export async function deliverLocal(store: Store, delivery: LocalDelivery, option
       // allOrNothing checked quota in 2b: grace for a delivery that filled a mailbox since, or the store
       // would leave that user out and break all-or-nothing.
       ...(options.ignoreQuota || options.allOrNothing ? { ignoreQuota: true } : {}),
+      ...(outbound ? { enqueue: outbound } : {}),
     });
     stored = new Set(result.stored.map((s) => s.userId));
     overQuota = new Set(result.overQuota);
+    queued = result.queued ?? null;
     log?.info({ size: finalRaw.length, users: users.map((u) => u.address), stored: result.stored.length, overQuota: result.overQuota.length, junk: !!delivery.junk }, 'delivered');
   } catch (err) {
     log?.error({ err }, 'store refused the delivery');
-    return resolved.map((r) => r.outcome ?? { address: r.address, status: 'temp_failure', ...storeFailure(err) });
+    return { outcomes: resolved.map((r) => r.outcome ?? { address: r.address, status: 'temp_failure', ...storeFailure(err) }), queued: null };
   }
 
   // 5. A recipient counts as delivered when one of its users got the message.
-  return resolved.map((r) => {
+  const outcomes = resolved.map((r): RecipientOutcome => {
     if (r.outcome) return r.outcome;
     if (r.users.length === 0) return forwardOnly(r);
     if (r.users.some((u) => stored.has(u.userId))) return withForwards({ address: r.address, status: 'delivered', message: 'delivered' }, r);
     if (r.users.some((u) => overQuota.has(u.userId))) return withForwards({ address: r.address, status: 'over_quota', message: 'mailbox is over quota' }, r);
     return { address: r.address, status: 'temp_failure', message: 'not stored, try again later' };
   });
+  return { outcomes, queued };
+}
+
+/** The outbound copy with the aliases' remote targets added (`forwards`), each address once; null when it
+ * has no recipient left. */
+function outboundFor(outbound: NonNullable<DeliveryOptions['outbound']>, resolved: readonly ResolvedRecipient[]): OutboundMessage | null {
+  const recipients = [...outbound.recipients];
+  if (outbound.forwards) {
+    for (const r of resolved) if (!r.outcome) for (const f of r.forwards) recipients.push(f);
+  }
+  const unique = [...new Set(recipients)];
+  return unique.length > 0 ? { sender: outbound.sender, recipients: unique, raw: outbound.raw } : null;
 }
 
 function storeFailure(err: unknown): Pick<RecipientOutcome, 'message' | 'reason'> {

@@ -14,6 +14,7 @@
 import type { Runtime } from '../runtime/index.ts';
 import type { Resolver } from '../dns/index.ts';
 import type { EventEmitter } from 'node:events';
+import type { QueueEntry } from '../store/types.ts';
 import { QueueRunner, type LocalDeliver, type QueueEvents, type QueueSettings } from './runner.ts';
 
 export { buildDsn, type DsnInput, type DsnRecipient } from './dsn.ts';
@@ -25,6 +26,9 @@ export type { RecipientResult } from './status.ts';
 export interface QueuePort {
   /** Stores the message durably and wakes the queue; resolves with the queue id. */
   enqueue(sender: string, recipients: string[], raw: Buffer): Promise<string>;
+  /** Takes up an entry the caller stored itself, in the transaction of the message's local copies
+   * (delivery's deliverAndQueue): logged and scheduled as enqueue does. */
+  accepted(entry: QueueEntry): void;
 }
 
 export interface QueueDeps {
@@ -85,14 +89,18 @@ export function startQueue(runtime: Runtime, deps: QueueDeps): RunningQueue {
     runner.kick(true);
     return count;
   };
+  const accepted = (entry: QueueEntry) => {
+    log.info({ queueId: entry.id, from: entry.sender, nrcpt: entry.recipients.length, size: entry.size }, 'queue: queued');
+    runner.add(entry);
+  };
   runner.kick(true);
   return {
     async enqueue(sender, recipients, raw) {
       const entry = await requireStore().queue.enqueue({ sender, recipients, raw });
-      log.info({ queueId: entry.id, from: sender, nrcpt: recipients.length, size: raw.length }, 'queue: queued');
-      runner.add(entry);
+      accepted(entry);
       return entry.id;
     },
+    accepted,
     flush,
     wake: () => runner.kick(true),
     events: runner.events,

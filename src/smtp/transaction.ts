@@ -2,10 +2,10 @@
 // (local user, remote, unknown) and handing a finished message to local delivery and the outbound queue.
 import type { SMTPServerSession } from 'smtp-server';
 import { isLocalDomain, resolveRecipient, type Resolution } from '../accounts/index.ts';
-import { deliverLocal, type RecipientOutcome } from '../delivery/index.ts';
+import { deliverAndQueue, type RecipientOutcome } from '../delivery/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Runtime } from '../runtime/index.ts';
-import { StoreError, type Store } from '../store/types.ts';
+import { StoreError, type QueueEntry, type Store } from '../store/types.ts';
 import type { Resolver } from '../dns/index.ts';
 import { splitAddress } from './address.ts';
 import { replies, SmtpReply } from './reply.ts';
@@ -13,6 +13,9 @@ import { replies, SmtpReply } from './reply.ts';
 /** The outbound queue as the listeners see it (provided by the queue subsystem). */
 export interface QueuePort {
   enqueue(sender: string, recipients: string[], raw: Buffer): Promise<string /* queue id */>;
+  /** An entry the listener stored itself, with the message's local copies in one transaction
+   * (deliverAndQueue): the queue takes it up as if enqueue had made it. */
+  accepted(entry: QueueEntry): void;
 }
 
 export interface SmtpDeps {
@@ -114,8 +117,9 @@ export interface FinishedMessage {
   session: SMTPServerSession;
 }
 
-/** Local delivery first (durable when it returns), then the queue for remote recipients. Returns the
- * outcome per local recipient; throws an SmtpReply when the message as a whole must be refused. */
+/** Local delivery and the queue for remote recipients, in one store transaction when there are both (a
+ * failure then stores neither, and the client's retry duplicates nothing). Returns the outcome per local
+ * recipient; throws an SmtpReply when the message as a whole must be refused. */
 export async function deliverMessage(
   store: Store,
   deps: SmtpDeps,
@@ -123,9 +127,11 @@ export async function deliverMessage(
   message: FinishedMessage,
 ): Promise<{ outcomes: RecipientOutcome[]; queueId: string | null }> {
   const { transaction } = message;
-  let outcomes: RecipientOutcome[] = [];
+  const remote = transaction.remote.length > 0;
+  if (remote && !deps.queue) throw new SmtpReply(451, '4.3.0', 'Outbound queue not available, try again later');
+  const withTrace = () => (message.prependHeaders.length > 0 ? Buffer.concat([Buffer.from(message.prependHeaders.join('\r\n') + '\r\n'), message.raw]) : message.raw);
   if (transaction.local.length > 0) {
-    outcomes = await deliverLocal(
+    const { outcomes, queued } = await deliverAndQueue(
       store,
       {
         raw: message.raw,
@@ -135,26 +141,26 @@ export async function deliverMessage(
         ...(message.junk ? { junk: true } : {}),
         sessionId: message.messageId,
       },
-      { log, ignoreQuota: true, resolved: transaction.resolved },
+      {
+        log,
+        ignoreQuota: true,
+        resolved: transaction.resolved,
+        ...(remote ? { outbound: { sender: message.envelopeFrom, recipients: transaction.remote, raw: withTrace() } } : {}),
+      },
     );
+    if (queued) deps.queue!.accepted(queued);
+    return { outcomes, queueId: queued?.id ?? null };
   }
   let queueId: string | null = null;
-  if (transaction.remote.length > 0) {
-    // A local temporary failure refuses the whole message before anything is queued: the client retries
-    // everything and nobody gets two copies from us.
-    if (outcomes.some((o) => o.status === 'temp_failure')) return { outcomes, queueId };
-    if (!deps.queue) throw new SmtpReply(451, '4.3.0', 'Outbound queue not available, try again later');
-    const withTrace = message.prependHeaders.length > 0 ? Buffer.concat([Buffer.from(message.prependHeaders.join('\r\n') + '\r\n'), message.raw]) : message.raw;
+  if (remote) {
     try {
-      queueId = await deps.queue.enqueue(message.envelopeFrom, transaction.remote, withTrace);
+      queueId = await deps.queue!.enqueue(message.envelopeFrom, transaction.remote, withTrace());
     } catch (err) {
       log.error({ err, session: message.messageId }, 'enqueue failed');
-      // Local copies (if any) are stored already; the client's retry duplicates them, which is the
-      // lesser evil against losing the remote copies.
       throw err instanceof StoreError && err.code === 'no_space' ? replies.insufficientStorage() : replies.storeFailed();
     }
   }
-  return { outcomes, queueId };
+  return { outcomes: [], queueId };
 }
 
 /** One SMTP reply for a whole message (MX and submission): 250 only if every local recipient is stored. */

@@ -162,12 +162,24 @@ export interface DeliveryInput {
   internalDate?: number;
   /** Ignore quotas (for example mail to postmaster from the system). */
   ignoreQuota?: boolean;
+  /** The copies of the same message for remote recipients (relayed, or reached through an alias), put in
+   * the outbound queue in the same transaction as the local copies: both are stored or neither is, so a
+   * sender told to retry never makes a second local copy. Queued even when every target is over quota. */
+  enqueue?: OutboundMessage;
+}
+
+export interface OutboundMessage {
+  sender: string;
+  recipients: string[];
+  raw: Buffer;
 }
 
 export interface DeliveryResult {
   stored: { userId: number; mailboxId: number; mailbox: string; uid: number }[];
   /** Targets refused because they were over quota; nothing was stored for them. */
   overQuota: number[];
+  /** The queue entry made for `enqueue`, when it was given. */
+  queued?: QueueEntry;
 }
 
 export interface QuotaUsage {

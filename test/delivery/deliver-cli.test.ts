@@ -187,6 +187,29 @@ test('deliver --from: not an address (or with a line break) is 64 (EX_USAGE), no
   }
 });
 
+test('deliver to an alias that also forwards off-site: the local copy stored and the remote one queued (0)', async () => {
+  const inst = await makeInstance(PASSPHRASE);
+  try {
+    await withStore(inst.config, async (store) => {
+      await store.accounts.addDomain('example.org');
+      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
+      await store.accounts.addAlias('team@example.org', 'alice@example.org');
+      await store.accounts.addAlias('team@example.org', 'friend@remote.test');
+    });
+    const r = await runCli(['deliver', '--config', inst.config, '--passphrase-file', inst.passphraseFile, '--to', 'team@example.org', '--from', 'a@sender.test'], { input: MESSAGE });
+    assert.equal(r.code, 0, r.stderr);
+    await withStore(inst.config, async (store) => {
+      const user = (await store.accounts.getUser('alice@example.org'))!;
+      const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
+      assert.equal((await store.mail.listMessages(inbox.id)).length, 1);
+      const queued = await store.queue.list();
+      assert.deepEqual(queued.map((e) => [e.sender, e.recipients.map((x) => x.address)]), [['a@sender.test', ['friend@remote.test']]]);
+    });
+  } finally {
+    await inst.cleanup();
+  }
+});
+
 test('deliver to an alias over the expansion limit: 75 (EX_TEMPFAIL) saying why; nothing stored or queued', async () => {
   const inst = await makeInstance(PASSPHRASE);
   try {

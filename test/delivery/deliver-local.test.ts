@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/types.ts';
-import { deliverLocal } from '../../src/delivery/index.ts';
+import { deliverAndQueue, deliverLocal } from '../../src/delivery/index.ts';
 
 const RAW = Buffer.from('From: a@sender.test\r\nSubject: s\r\n\r\nbody\r\n');
 
@@ -73,6 +73,44 @@ test('junk goes to the \\Junk mailbox', async () => {
     assert.equal(o!.status, 'delivered');
     assert.equal((await inbox(store, 'bob@example.org')).length, 0);
     assert.equal((await inbox(store, 'bob@example.org', 'Junk')).length, 1);
+  });
+});
+
+test('deliverAndQueue: the local copies and the remote one (given and reached through aliases) in one store call', async () => {
+  await withStore(async (store) => {
+    const { outcomes, queued } = await deliverAndQueue(
+      store,
+      { raw: RAW, envelopeFrom: 'a@sender.test', recipients: ['alice@example.org', 'both@example.org', 'out@example.org'] },
+      { outbound: { sender: 'a@sender.test', recipients: ['x@remote.test'], raw: RAW, forwards: true } },
+    );
+    assert.deepEqual(outcomes.map((o) => o.status), ['delivered', 'delivered', 'delivered']);
+    assert.ok(queued);
+    assert.deepEqual(queued.recipients.map((r) => r.address), ['x@remote.test', 'friend@remote.test'], 'each remote address once');
+    assert.deepEqual((await store.queue.list()).map((e) => e.id), [queued.id]);
+    assert.equal((await inbox(store, 'alice@example.org')).length, 1);
+    assert.equal((await inbox(store, 'bob@example.org')).length, 1);
+  });
+});
+
+test('deliverAndQueue: when the store refuses the delivery nothing is stored and nothing queued; forward-only recipients are queued alone', async () => {
+  await withStore(async (store) => {
+    // The store rejects the delivery after the local copies were written in its transaction (an entry without
+    // recipients is invalid): the local copies go with it.
+    const refusing = Object.assign(Object.create(store) as Store, {
+      mail: Object.assign(Object.create(store.mail) as Store['mail'], {
+        deliver: (input: Parameters<Store['mail']['deliver']>[0]) => store.mail.deliver({ ...input, ...(input.enqueue ? { enqueue: { ...input.enqueue, recipients: [] } } : {}) }),
+      }),
+    });
+    const failed = await deliverAndQueue(refusing, { raw: RAW, envelopeFrom: 'a@sender.test', recipients: ['alice@example.org', 'both@example.org'] }, { outbound: { sender: 'a@sender.test', recipients: [], raw: RAW, forwards: true } });
+    assert.deepEqual(failed.outcomes.map((o) => o.status), ['temp_failure', 'temp_failure']);
+    assert.equal(failed.queued, null);
+    assert.equal((await inbox(store, 'alice@example.org')).length, 0);
+    assert.equal((await inbox(store, 'bob@example.org')).length, 0);
+    assert.deepEqual(await store.queue.list(), []);
+    // No local user among the recipients: the queue entry is the whole delivery.
+    const onlyForwards = await deliverAndQueue(store, { raw: RAW, envelopeFrom: 'a@sender.test', recipients: ['out@example.org'] }, { outbound: { sender: 'a@sender.test', recipients: [], raw: RAW, forwards: true } });
+    assert.deepEqual(onlyForwards.outcomes.map((o) => o.status), ['delivered']);
+    assert.deepEqual(onlyForwards.queued?.recipients.map((r) => r.address), ['friend@remote.test']);
   });
 });
 

@@ -34,7 +34,7 @@ test('submission on one mailstack reaches another mailstack MX, DKIM-signed and 
     mx: false,
     submission: true,
     // The queue and the signer need the harness's store and runtime: bound once they exist.
-    queue: { enqueue: (from, to, raw) => queue!.enqueue(from, to, raw) },
+    queue: { enqueue: (from, to, raw) => queue!.enqueue(from, to, raw), accepted: (entry) => queue!.accepted(entry) },
     sign: (raw, domain) => signer!.sign(raw, domain),
     config: { queue: { smtp_port: receiver.mx.port, allow_internal_destinations: true } },
   });

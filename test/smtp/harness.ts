@@ -165,6 +165,13 @@ export async function startSmtpHarness(options: HarnessOptions = {}): Promise<Sm
           queued.push({ sender, recipients, raw });
           return `Q${++queueCounter}`;
         },
+        // An entry the listener stored with the local copies (in the harness's real store): recorded like
+        // the ones enqueue gets, its bytes read back from the store.
+        accepted(entry) {
+          const message: QueuedMessage = { sender: entry.sender, recipients: entry.recipients.map((r) => r.address), raw: Buffer.alloc(0) };
+          queued.push(message);
+          void openStoreRef.queue.getRaw(entry.id).then((raw) => (message.raw = raw));
+        },
       };
     }
     if (options.sign) deps.sign = options.sign;

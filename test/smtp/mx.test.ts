@@ -203,6 +203,8 @@ test('trusted networks relay without AUTH (to the queue) and skip the restrictio
     assert.equal(h.queued.length, 1);
     assert.deepEqual(h.queued[0]!.recipients, ['friend@remote.test']);
     assert.equal((await h.messages('bob@example.org')).length, 1);
+    // Queued by the store call that stored bob's copy (one transaction), not by a second call after it.
+    assert.deepEqual((await h.store.queue.list()).map((e) => e.recipients.map((r) => r.address)), [['friend@remote.test']]);
   });
 });
 

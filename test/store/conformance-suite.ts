@@ -484,6 +484,23 @@ export function runStoreConformance(name: string, makeStore: MakeStore): void {
         await rejectsWith(store.queue.getRaw(entry.id), 'not_found');
       }));
 
+    test('deliver with enqueue: the local copies and the queued copy commit together, or neither does', () =>
+      withStore(makeStore, async (store) => {
+        const bob = await userWithDomain(store);
+        const outbound = Buffer.from('Received: by mx.example.test\r\n' + message('Both').toString());
+        const result = await store.mail.deliver({ raw: message('Both'), targets: [{ userId: bob.id }], enqueue: { sender: 'alice@example.org', recipients: ['x@remote.test', 'y@remote.test'], raw: outbound } });
+        assert.equal(result.stored.length, 1);
+        assert.ok(result.queued, 'the queue entry comes back');
+        assert.deepEqual(result.queued.recipients.map((r) => r.address), ['x@remote.test', 'y@remote.test']);
+        assert.deepEqual((await store.queue.list()).map((e) => e.id), [result.queued.id]);
+        assert.deepEqual(await store.queue.getRaw(result.queued.id), outbound, 'the queued copy keeps its own bytes');
+        // A queue entry the store refuses (no recipient) fails the whole delivery: no local copy is left for
+        // the sender's retry to duplicate.
+        await rejectsWith(store.mail.deliver({ raw: message('Neither'), targets: [{ userId: bob.id }], enqueue: { sender: 'alice@example.org', recipients: [], raw: outbound } }), 'invalid');
+        assert.equal((await store.mail.listMessages(await inboxOf(store, bob))).length, 1, 'only the first delivery is stored');
+        assert.equal((await store.queue.list()).length, 1);
+      }));
+
     test('bans: put, list unexpired, get keeps expired ones, delete, flush', () =>
       withStore(makeStore, async (store) => {
         const now = Date.now();

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { CliError, EX } from '../errors.ts';
 import { loadCommandConfig, openContext } from '../open-context.ts';
 import { AddressError, parseAddress } from '../../accounts/index.ts';
-import { deliverLocal, headerValues, toCrlf } from '../../delivery/index.ts';
+import { deliverAndQueue, headerValues, toCrlf } from '../../delivery/index.ts';
 import { silentLogger } from '../../log/index.ts';
 
 async function readStdin(maxBytes: number): Promise<Buffer> {
@@ -104,15 +104,15 @@ export function register(program: Command): void {
         // that reached someone. dovecot-lda avoids the question by taking one user per run; we take
         // several, so every recipient is checked (exists, no loop, room) before anything is stored, and
         // the store's deliver (one transaction for all targets) stores for all of them or for none.
-        const result = await deliverLocal(
+        // Aliases that forward outside our domains go into the durable outbound queue (or the copy is
+        // lost), in the transaction that stores the local copies: a failure leaves neither, so the MTA's
+        // retry duplicates nothing.
+        const result = await deliverAndQueue(
           ctx.store,
           { raw, envelopeFrom, recipients: opts.to, ...(opts.mailbox ? { mailbox: opts.mailbox } : {}) },
-          { log: silentLogger(), allOrNothing: true },
+          { log: silentLogger(), allOrNothing: true, outbound: { sender: envelopeFrom, recipients: [], raw, forwards: true } },
         );
-        // Aliases that forward outside our domains: into the durable outbound queue, or the copy is lost.
-        const forwards = [...new Set(result.flatMap((o) => (o.status === 'delivered' ? (o.forwards ?? []) : [])))];
-        if (forwards.length > 0 && result.every((o) => o.status === 'delivered')) await ctx.store.queue.enqueue({ sender: envelopeFrom, recipients: forwards, raw });
-        outcomes = result;
+        outcomes = result.outcomes;
       } catch (err) {
         // Every failure here is EX_TEMPFAIL, a bug included: the MTA keeps the message and retries, and the
         // message says why. An unexpected error answered otherwise (EX_SOFTWARE) would bounce it, and a

@@ -297,6 +297,7 @@ export class WriteOps {
       pendingBytes.set(user.id, (pendingBytes.get(user.id) ?? 0) + raw.length);
       result.stored.push({ userId: user.id, mailboxId: mailbox.id, mailbox: mailbox.name, uid: stored.uid });
     }
+    if (input.enqueue) result.queued = this.enqueue(input.enqueue);
     return result;
   }
 
