@@ -56,11 +56,17 @@ function lockForDirectMode(config: Config): DataDirLock {
   } catch (err) {
     if (err instanceof DataDirLockUnusableError) throw new CliError(err.message, EX.NOPERM);
     if (!(err instanceof DataDirLockedError)) throw err;
-    throw new CliError(
-      `a mailstack server holds the data directory ${config.server.data_dir}, but nothing answers on the admin socket ${adminSocketPath(config)}: it may be starting or stopping (try again in a moment), or it runs with another config whose admin_socket differs (pass that config with --config)`,
-      EX.TEMPFAIL,
-    );
+    throw new CliError(unreachableServer(config), EX.TEMPFAIL);
   }
+}
+
+/** What to say when a server holds the data directory but nothing answers on the admin socket. */
+export function unreachableServer(config: Config): string {
+  return (
+    `a mailstack server holds the data directory ${config.server.data_dir}, but nothing answers on the admin socket ${adminSocketPath(config)}: ` +
+    'it may be starting or stopping (try again in a moment), it may run with another config whose admin_socket differs (pass that config with --config), ' +
+    'or its socket file was deleted (restart the server to make a new one)'
+  );
 }
 
 async function openStoreDirectly(config: Config, passphrase: string): Promise<Store> {

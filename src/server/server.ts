@@ -4,7 +4,7 @@ import type { Config } from '../config/index.ts';
 import { adminSocketPath, storeDir } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import { openVault, vaultExists, VaultError } from '../vault/index.ts';
-import { openStore, lockDataDir } from '../store/index.ts';
+import { openStore, lockDataDirForServer } from '../store/index.ts';
 import type { Store } from '../store/types.ts';
 import { startAdminServer, storeHandlers, type AdminServer } from '../admin/index.ts';
 import { SecurityEventBus, openGuard, type Runtime } from '../runtime/index.ts';
@@ -51,7 +51,7 @@ export async function startServer(options: { config: Config; log: Logger; passph
   await chmod(config.server.data_dir, 0o700);
   // Held until close(): a second server on this data directory, or an admin command that would open the
   // store directly, is refused while this one runs (store/data-dir-lock.ts).
-  const dataDirLock = lockDataDir(config.server.data_dir, 'exclusive');
+  const dataDirLock = await lockDataDirForServer(config.server.data_dir);
   try {
     return await startHoldingLock(options, () => dataDirLock.release());
   } catch (err) {

@@ -77,3 +77,38 @@ export function lockDataDir(dataDir: string, mode: DataDirLockMode): DataDirLock
     },
   };
 }
+
+/** How long serve keeps trying for its exclusive lock: a `mailstack status` probing the lock (below) holds a
+ * shared one for a moment, and must not make a server that starts at that instant fail. A direct-mode
+ * command holding its lock for longer still keeps serve out, with the usual error. */
+const EXCLUSIVE_LOCK_PATIENCE_MS = 3000;
+const EXCLUSIVE_LOCK_RETRY_MS = 50;
+
+/** lockDataDir(dataDir, 'exclusive'), retried for a short while when another process holds the lock. */
+export async function lockDataDirForServer(dataDir: string): Promise<DataDirLock> {
+  const deadline = Date.now() + EXCLUSIVE_LOCK_PATIENCE_MS;
+  for (;;) {
+    try {
+      return lockDataDir(dataDir, 'exclusive');
+    } catch (err) {
+      if (!(err instanceof DataDirLockedError) || Date.now() >= deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, EXCLUSIVE_LOCK_RETRY_MS));
+    }
+  }
+}
+
+/**
+ * Whether a server holds the data directory (its exclusive lock), found by taking a shared lock for an
+ * instant. For `status` and `unlock` when nothing answers on the admin socket: a server whose socket file
+ * was deleted still runs, and "not running" would send its owner to start a second one. False when the
+ * lock file does not exist (no server ever ran here; the probe must not create it) or cannot be probed.
+ */
+export function dataDirHeldByServer(dataDir: string): boolean {
+  if (!existsSync(join(dataDir, LOCK_FILE))) return false;
+  try {
+    lockDataDir(dataDir, 'shared').release();
+    return false;
+  } catch (err) {
+    return err instanceof DataDirLockedError;
+  }
+}

@@ -60,4 +60,4 @@ export function openStore(options: OpenStoreOptions): Promise<Store> {
   });
 }
 
-export { lockDataDir, DataDirLockedError, DataDirLockUnusableError, LOCK_FILE, type DataDirLock, type DataDirLockMode } from './data-dir-lock.ts';
+export { lockDataDir, lockDataDirForServer, dataDirHeldByServer, DataDirLockedError, DataDirLockUnusableError, LOCK_FILE, type DataDirLock, type DataDirLockMode } from './data-dir-lock.ts';

@@ -1,12 +1,13 @@
 // What `serve` refuses to do, and how it says so: each test starts the real CLI on a fresh instance.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, chown, mkdir, writeFile, readFile, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, writeFile, readFile, stat, unlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { BIN, runCli, startServe, makeInstance } from '../helpers/cli.ts';
 import { connectAdmin } from '../../src/admin/index.ts';
+import { lockDataDir } from '../../src/store/index.ts';
 
 /** Runs `serve` expecting it to refuse; returns "exited with CODE ... stderr". Fails if it starts. */
 async function serveRefusal(args: string[]): Promise<string> {
@@ -239,6 +240,50 @@ test('an admin command still waiting for its passphrase does not keep serve from
     assert.equal(await server.stop(), 0);
   } finally {
     waiting.kill('SIGKILL');
+    await inst.cleanup();
+  }
+});
+
+test('a running server whose admin socket was deleted: status says so (exit 4) and unlock too, instead of "not running"', async () => {
+  const inst = await makeInstance();
+  const server = await startServe(['--config', inst.config]);
+  try {
+    await unlink(join(inst.dir, 'inst', 'data', 'admin.sock'));
+    const status = await runCli(['status', '--config', inst.config]);
+    assert.equal(status.code, 4, status.stdout + status.stderr);
+    assert.match(status.stdout, /a mailstack server holds the data directory .* but nothing answers on the admin socket .*admin\.sock: .*socket file was deleted \(restart the server/);
+    const json = await runCli(['status', '--json', '--config', inst.config]);
+    assert.deepEqual(JSON.parse(json.stdout), { running: true, reachable: false });
+    const unlock = await runCli(['unlock', '--config', inst.config, '--passphrase-file', inst.passphraseFile]);
+    assert.equal(unlock.code, 69);
+    assert.match(unlock.stderr, /a mailstack server holds the data directory/);
+    assert.doesNotMatch(unlock.stderr, /start it with/);
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+  const after = await runCli(['status', '--config', inst.config]);
+  assert.equal(after.code, 3, 'and "not running" once it stopped');
+  await inst.cleanup();
+});
+
+test('serve waits a moment for a data directory lock held briefly (a status probing it) instead of failing', async () => {
+  const inst = await makeInstance();
+  try {
+    const dataDir = join(inst.dir, 'inst', 'data');
+    // The lock file exists once a server ran; then hold a shared lock as `status` does when it probes.
+    const first = await startServe(['--config', inst.config]);
+    assert.equal(await first.stop(), 0);
+    // Held longer than serve takes to reach its lock (~1 s here), shorter than it waits (3 s).
+    const probe = lockDataDir(dataDir, 'shared');
+    let releasedAt = 0;
+    setTimeout(() => {
+      probe.release();
+      releasedAt = Date.now();
+    }, 1500);
+    const server = await startServe(['--config', inst.config, '--passphrase-file', inst.passphraseFile]);
+    assert.ok(releasedAt > 0, 'serve was up only after the lock was let go');
+    assert.equal(await server.stop(), 0);
+  } finally {
     await inst.cleanup();
   }
 });

@@ -1,11 +1,14 @@
 import type { Command } from 'commander';
 import { connectAdmin } from '../../admin/index.ts';
 import { adminSocketPath } from '../../config/index.ts';
-import { loadCommandConfig } from '../open-context.ts';
+import { loadCommandConfig, unreachableServer } from '../open-context.ts';
+import { dataDirHeldByServer } from '../../store/index.ts';
 import type { ServerStatus } from '../../server/index.ts';
 
 /** Exit status 3 when no server runs, as `systemctl status` does for a stopped unit. */
 const EXIT_NOT_RUNNING = 3;
+/** Exit status 4 (LSB: status unknown) when a server holds the data directory but cannot be asked. */
+const EXIT_UNKNOWN = 4;
 
 function formatBytes(bytes: number): string {
   const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -27,6 +30,12 @@ export function register(program: Command): void {
       const { config } = loadCommandConfig(cmd.optsWithGlobals());
       const client = await connectAdmin(adminSocketPath(config), config.server.data_dir);
       if (!client) {
+        if (dataDirHeldByServer(config.server.data_dir)) {
+          if (opts.json) process.stdout.write(JSON.stringify({ running: true, reachable: false }) + '\n');
+          else process.stdout.write(`${unreachableServer(config)}\n`);
+          process.exitCode = EXIT_UNKNOWN;
+          return;
+        }
         if (opts.json) process.stdout.write(JSON.stringify({ running: false }) + '\n');
         else process.stdout.write(`not running (no server on ${adminSocketPath(config)})\n`);
         process.exitCode = EXIT_NOT_RUNNING;

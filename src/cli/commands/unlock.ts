@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { connectAdmin, AdminCallError } from '../../admin/index.ts';
 import { adminSocketPath } from '../../config/index.ts';
-import { loadCommandConfig } from '../open-context.ts';
+import { loadCommandConfig, unreachableServer } from '../open-context.ts';
+import { dataDirHeldByServer } from '../../store/index.ts';
 import { readPassphrase } from '../prompt.ts';
 import { CliError, EX } from '../errors.ts';
 import type { ServerStatus } from '../../server/index.ts';
@@ -14,7 +15,10 @@ export function register(program: Command): void {
       const globals = cmd.optsWithGlobals<{ config?: string; passphraseFile?: string }>();
       const { config } = loadCommandConfig(globals);
       const client = await connectAdmin(adminSocketPath(config), config.server.data_dir);
-      if (!client) throw new CliError(`no server is running (nothing answers on ${adminSocketPath(config)}): start it with \`mailstack serve\``, EX.UNAVAILABLE);
+      if (!client) {
+        if (dataDirHeldByServer(config.server.data_dir)) throw new CliError(unreachableServer(config), EX.UNAVAILABLE);
+        throw new CliError(`no server is running (nothing answers on ${adminSocketPath(config)}): start it with \`mailstack serve\``, EX.UNAVAILABLE);
+      }
       try {
         const before = (await client.call('status')) as ServerStatus;
         if (!before.locked) {
