@@ -29,6 +29,9 @@ const CALL_TIMEOUT_MS = 60_000;
  * body files, flush attempts every queued delivery, geoip.reload loads the whole table. */
 const LONG_CALL_TIMEOUT_MS = 60 * 60_000;
 const LONG_CALLS = new Set(['store.verify', 'store.compact', 'queue.flush', 'geoip.reload']);
+/** `status` reads a few fields: a server that has not answered it in this long is stopped or stuck, and the
+ * person asking should hear so before a minute has gone. */
+const STATUS_TIMEOUT_MS = 10_000;
 
 /** MAILSTACK_ADMIN_TIMEOUT_MS (tests, slow machines), or null when unset or not a positive number. */
 function timeoutOverrideMs(): number | null {
@@ -38,7 +41,7 @@ function timeoutOverrideMs(): number | null {
 
 /** The per-call deadline; the override applies to every call. */
 function callTimeoutMs(method: string): number {
-  return timeoutOverrideMs() ?? (LONG_CALLS.has(method) ? LONG_CALL_TIMEOUT_MS : CALL_TIMEOUT_MS);
+  return timeoutOverrideMs() ?? (LONG_CALLS.has(method) ? LONG_CALL_TIMEOUT_MS : method === 'status' ? STATUS_TIMEOUT_MS : CALL_TIMEOUT_MS);
 }
 
 function connectTimeoutMs(): number {
@@ -49,7 +52,7 @@ function timeoutError(path: string, what: string, ms: number): AdminCallError {
   return new AdminCallError(
     'AdminError',
     'timeout',
-    `the server on ${path} did not answer ${what} within ${ms / 1000} s: it may be stopped (kill -STOP) or overloaded; check it with \`mailstack status\` or its log, and try again`,
+    `the server on ${path} did not answer ${what} within ${ms / 1000} s: it may be stopped (kill -STOP) or overloaded; check its process (ps, or systemctl status for a service) and its log, and try again`,
   );
 }
 
