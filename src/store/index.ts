@@ -13,7 +13,8 @@
 // holds no data), store.keycheck (a MAC telling a wrong key from a damaged file), store.header (a MAC of the
 // database's 24 plaintext header bytes), bodies/seg-NNNNNN.dat (message bodies of 8 KiB and more, each an
 // AES-256-GCM record, appended and fdatasync'd before the commit that references them: sqlite/segments.ts;
-// compaction, hourly and on `compact()`, rewrites the files that are mostly expunged mail: sqlite/compaction.ts).
+// compaction, hourly and on `compact()`, rewrites the files that are mostly expunged mail and merges small
+// ones: sqlite/compaction.ts).
 // A consistent copy (backup) is the closed store's files, bodies/ included; the WAL must go with the
 // database file. (The SQLite backup API alone no longer copies every body.)
 //

@@ -354,7 +354,9 @@ export interface Store {
   /** Checks every stored page/blob against its authentication tag. */
   verify(): Promise<{ ok: boolean; problems: string[] }>;
   /** Gives the space of deleted message bodies back to the file system: rewrites the body files whose share of
-   * dead bytes is at least `minDeadRatio` (default 0.5; 0 rewrites every file with any). */
+   * dead bytes is at least `minDeadRatio` (default 0.5; 0 rewrites every file with any). And merges small body
+   * files (below 8 MiB; one per `mailstack deliver` run without a server) into one, when there are two or more
+   * (in direct mode only those not written to within the last hour). */
   compact(options?: { minDeadRatio?: number }): Promise<CompactionReport>;
   /** Bytes the store can still write: what the file system of the data directory has free for an unprivileged
    * user. SMTP refuses mail at MAIL FROM below a threshold ([store] min_free_bytes), as Postfix does. */
@@ -365,6 +367,8 @@ export interface Store {
 export interface CompactionReport {
   /** Body files deleted. */
   files: number;
+  /** Of `files`, the small ones merged (their bodies copied into the current file), not mostly dead ones. */
+  filesMerged: number;
   /** Their size on disk. */
   bytesFreed: number;
   /** Live bodies copied out of them first (each written once more). */

@@ -67,7 +67,7 @@ test('store compact gives back the space of expunged mail; store verify checks e
       assert.equal(unlock.code, 0, unlock.stderr);
       const again = await runCli(['store', 'compact', '--json', '--config', inst.config]);
       assert.equal(again.code, 0, again.stderr);
-      assert.deepEqual(JSON.parse(again.stdout), { files: 0, bytesFreed: 0, bodiesMoved: 0, bytesMoved: 0 });
+      assert.deepEqual(JSON.parse(again.stdout), { files: 0, filesMerged: 0, bytesFreed: 0, bodiesMoved: 0, bytesMoved: 0 });
       const remote = await runCli(['store', 'verify', '--config', inst.config]);
       assert.equal(remote.code, 0, remote.stderr);
     } finally {

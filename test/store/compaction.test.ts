@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readlink, rm, stat } from 'node:fs/promises';
+import { open, readdir, readlink, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openStore, StoreError, type Store } from '../../src/store/index.ts';
 import { tempDir } from './helpers.ts';
@@ -18,7 +18,7 @@ function message(n: number, bytes = 20_000): Buffer {
 
 async function segmentFiles(dir: string): Promise<Map<string, number>> {
   const sizes = new Map<string, number>();
-  for (const name of await readdir(join(dir, SEGMENTS))) sizes.set(name, (await stat(join(dir, SEGMENTS, name))).size);
+  for (const name of (await readdir(join(dir, SEGMENTS))).sort()) sizes.set(name, (await stat(join(dir, SEGMENTS, name))).size);
   return sizes;
 }
 
@@ -105,7 +105,7 @@ test('compaction deletes a body file that is mostly expunged mail, after moving 
     assert.deepEqual(await store.verify(), { ok: true, problems: [] });
 
     // Nothing left to do: the new file is the one being appended to.
-    assert.deepEqual(await store.compact({ minDeadRatio: 0 }), { files: 0, bytesFreed: 0, bodiesMoved: 0, bytesMoved: 0 });
+    assert.deepEqual(await store.compact({ minDeadRatio: 0 }), { files: 0, filesMerged: 0, bytesFreed: 0, bodiesMoved: 0, bytesMoved: 0 });
 
     // And after a restart, everything is where the rows say.
     await store.close();
@@ -191,6 +191,145 @@ test('deliveries go on while a file is compacted, and all of them are kept', asy
     results.forEach((r, i) => kept.set(r.stored[0]!.uid, during[i]!));
     await assertKept(store, inbox, new Map([...kept].sort((a, b) => a[0] - b[0])));
     assert.deepEqual(await store.verify(), { ok: true, problems: [] });
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+interface ShortLivedWriters {
+  dir: string;
+  key: Buffer;
+  inbox: number;
+  /** uid -> raw message. */
+  sent: Map<number, Buffer>;
+}
+
+/**
+ * Body files as `mailstack deliver` leaves them when no server runs: each made by a process of its own that
+ * opens the store, delivers (`perFile` messages of `bytes`), and closes it.
+ */
+async function deliverFromShortLivedWriters(files: number, perFile = 1, bytes = 20_000): Promise<ShortLivedWriters> {
+  const dir = await tempDir('mailstack-merge-');
+  const key = randomBytes(32);
+  let store = await openStore({ dir, key, compactEveryMs: 0 });
+  await store.accounts.addDomain('example.test');
+  const user = await store.accounts.addUser({ address: 'user@example.test', passwordHash: 'x' });
+  const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!.id;
+  await store.close();
+  const sent = new Map<number, Buffer>();
+  for (let file = 0; file < files; file++) {
+    store = await openStore({ dir, key, compactEveryMs: 0 });
+    try {
+      for (let n = file * perFile; n < (file + 1) * perFile; n++) {
+        const raw = message(n, bytes);
+        const result = await store.mail.deliver({ raw, targets: [{ userId: user.id }] });
+        sent.set(result.stored[0]!.uid, raw);
+      }
+    } finally {
+      await store.close();
+    }
+  }
+  return { dir, key, inbox, sent };
+}
+
+async function flipByte(file: string, position: number): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, position);
+    byte[0] = byte[0]! ^ 0x01;
+    await handle.write(byte, 0, 1, position);
+  } finally {
+    await handle.close();
+  }
+}
+
+test('small body files, one per process that delivered, are merged into one, byte for byte, also after a restart', async () => {
+  const FILES = 6;
+  const { dir, key, inbox, sent } = await deliverFromShortLivedWriters(FILES);
+  // As serve opens it: alone on the data directory.
+  let store = await openStore({ dir, key, compactEveryMs: 0, exclusive: true });
+  try {
+    const before = await segmentFiles(dir);
+    assert.equal(before.size, FILES, 'each process that delivered made a file of its own');
+
+    const report = await store.compact();
+    assert.deepEqual(report, { files: FILES, filesMerged: FILES, bytesFreed: total(before), bodiesMoved: FILES, bytesMoved: report.bytesMoved });
+    const after = await segmentFiles(dir);
+    assert.equal(after.size, 1, `bodies/ holds ${[...after.keys()].join(', ')}`);
+    assert.ok(![...after.keys()].some((name) => before.has(name)), 'the bodies went to a new file');
+    await assertKept(store, inbox, sent);
+    assert.deepEqual(await store.verify(), { ok: true, problems: [] });
+
+    await store.close();
+    store = await openStore({ dir, key, compactEveryMs: 0, exclusive: true });
+    await assertKept(store, inbox, sent);
+    assert.deepEqual(await store.verify(), { ok: true, problems: [] });
+    // One small file alone stays: merging it would only copy it into another file as small.
+    assert.equal((await store.compact()).filesMerged, 0);
+    assert.deepEqual([...(await segmentFiles(dir)).keys()], [...after.keys()]);
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('beside other processes, compaction merges only the small files not written to within the last hour', async () => {
+  const { dir, key, inbox, sent } = await deliverFromShortLivedWriters(3);
+  const [young, ...old] = [...(await segmentFiles(dir)).keys()];
+  const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+  for (const name of old) await utimes(join(dir, SEGMENTS, name), twoHoursAgo, twoHoursAgo);
+  const store = await openStore({ dir, key, compactEveryMs: 0 });
+  try {
+    const report = await store.compact();
+    assert.equal(report.filesMerged, 2);
+    const after = await segmentFiles(dir);
+    assert.ok(after.has(young!), 'a file written to just now may be another process is filling: it stays');
+    for (const name of old) assert.ok(!after.has(name), `${name} was not merged`);
+    assert.equal(after.size, 2);
+    await assertKept(store, inbox, sent);
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a merge above the bytes one request moves, whose bound falls inside a file, loses nothing', async () => {
+  // Five files of two 3.5 MiB bodies: 35 MiB, above the 32 MiB one request moves; the bound falls between
+  // the two bodies of the fifth file.
+  const { dir, key, inbox, sent } = await deliverFromShortLivedWriters(5, 2, 3.5 * 1024 * 1024);
+  const store = await openStore({ dir, key, compactEveryMs: 0, exclusive: true });
+  try {
+    const report = await store.compact();
+    assert.deepEqual([report.files, report.filesMerged, report.bodiesMoved], [5, 5, 10]);
+    assert.equal((await segmentFiles(dir)).size, 1);
+    await assertKept(store, inbox, sent);
+    assert.deepEqual(await store.verify(), { ok: true, problems: [] });
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a damaged body in a small file stops the merge with corrupt, and every file and row stays as it was', async () => {
+  const { dir, key, inbox, sent } = await deliverFromShortLivedWriters(4);
+  const before = await segmentFiles(dir);
+  // The third file: the first two are copied before the damage is met, in the same request.
+  const damaged = [...before.keys()][2]!;
+  await flipByte(join(dir, SEGMENTS, damaged), 5000);
+  const store = await openStore({ dir, key, compactEveryMs: 0, exclusive: true });
+  try {
+    await assert.rejects(store.compact(), (e: unknown) => e instanceof StoreError && e.code === 'corrupt' && /fails authentication/.test(e.message));
+    const after = await segmentFiles(dir);
+    for (const [name, size] of before) assert.equal(after.get(name), size, `${name} changed`);
+    const metas = await store.mail.listMessages(inbox);
+    assert.equal(metas.length, sent.size);
+    await assert.rejects(store.mail.getBody(metas[2]!.bodyId), (e: unknown) => e instanceof StoreError && e.code === 'corrupt');
+    for (const m of metas.filter((_, i) => i !== 2)) assert.ok((await store.mail.getBody(m.bodyId)).equals(sent.get(m.uid)!));
+    const verified = await store.verify();
+    assert.equal(verified.problems.length, 1, verified.problems.join('\n'));
+    assert.match(verified.problems[0]!, new RegExp(damaged));
   } finally {
     await store.close();
     await rm(dir, { recursive: true, force: true });

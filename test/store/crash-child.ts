@@ -2,16 +2,19 @@
 // prints "ACK <id>" only after a delivery's promise resolved. The parent kills it with SIGKILL.
 // With the mode "compact", a janitor runs beside them, again and again: it expunges the stored messages that
 // expungeable() picks ("EXPUNGING <id>" before, "EXPUNGED <id>" once done) and compacts every body file with
-// dead bytes ("COMPACTING" before, "COMPACTED <files>" after).
-// Usage: node --import tsx crash-child.ts DIR KEYHEX RUN WRITERS [compact]
+// dead bytes ("COMPACTING" before, "COMPACTED <files>" after). With the mode "merge", the store is opened as
+// serve opens it (alone on the data directory), and a janitor compacts again and again without expunging:
+// the small body files earlier children left are merged into this one's ("MERGING" before, "MERGED <files>"
+// after).
+// Usage: node --import tsx crash-child.ts DIR KEYHEX RUN WRITERS [compact|merge]
 import { openStore } from '../../src/store/index.ts';
 import { CRASH_USER, crashId, crashMessage, expungeable } from './crash-message.ts';
 
 const [dir, keyHex, run, writersArg, mode] = process.argv.slice(2);
-if (!dir || !keyHex || !run) throw new Error('usage: crash-child.ts DIR KEYHEX RUN [WRITERS] [compact]');
+if (!dir || !keyHex || !run) throw new Error('usage: crash-child.ts DIR KEYHEX RUN [WRITERS] [compact|merge]');
 const writers = Number(writersArg ?? 8);
 
-const store = await openStore({ dir, key: Buffer.from(keyHex, 'hex'), compactEveryMs: 0 });
+const store = await openStore({ dir, key: Buffer.from(keyHex, 'hex'), compactEveryMs: 0, ...(mode === 'merge' ? { exclusive: true } : {}) });
 let user = await store.accounts.getUser(CRASH_USER);
 if (!user) {
   if (!(await store.accounts.hasDomain('example.test'))) await store.accounts.addDomain('example.test');
@@ -49,4 +52,14 @@ async function janitor(): Promise<never> {
   }
 }
 
-await Promise.all([...Array.from({ length: writers }, (_, i) => writer(i)), ...(mode === 'compact' ? [janitor()] : [])]);
+async function merger(): Promise<never> {
+  for (;;) {
+    process.stdout.write('MERGING\n');
+    const report = await store.compact();
+    process.stdout.write(`MERGED ${report.filesMerged}\n`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const upkeep = mode === 'compact' ? [janitor()] : mode === 'merge' ? [merger()] : [];
+await Promise.all([...Array.from({ length: writers }, (_, i) => writer(i)), ...upkeep]);

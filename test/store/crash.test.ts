@@ -1,6 +1,7 @@
 // Crash test: kill -9 the writer process at random points under concurrent load, reopen, and check that
 // every acknowledged delivery is present and byte-identical and the store verifies clean. The second test
-// does the same while messages are expunged and body files compacted beside the deliveries.
+// does the same while messages are expunged and body files compacted beside the deliveries; the third while
+// the small body files of earlier runs are merged.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -164,6 +165,35 @@ test(`crash: ${COMPACTION_KILLS} SIGKILLs while messages are expunged and body f
     // The test is only worth something if the kills met both.
     assert.ok(expunged.size > 0, 'no expunge completed');
     assert.ok(compactedFiles > 0, 'no body file was compacted');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+const MERGE_KILLS = 8;
+
+test(`crash: ${MERGE_KILLS} SIGKILLs while the small body files of earlier runs are merged lose no delivery`, async () => {
+  const dir = await tempDir('mailstack-crash-merge-');
+  const key = randomBytes(32);
+  const acknowledged = new Set<string>();
+  let mergedFiles = 0;
+  try {
+    for (let run = 0; run < MERGE_KILLS; run++) {
+      // Each run leaves a small file of its own. From the third on, the runs that start with a merge are
+      // killed a few ms into it (copies written, rows moved, COMMIT, files deleted: somewhere in there).
+      const killDuring = run >= 2 && run % 2 === 1 ? { line: 'MERGING', delayMs: randomInt(0, 500) } : undefined;
+      const { acks, lines } = await runAndKill(dir, key.toString('hex'), run, randomInt(20, 100), 'merge', killDuring);
+      for (const id of acks) acknowledged.add(id);
+      for (const line of lines) if (line.startsWith('MERGED ')) mergedFiles += Number(line.slice('MERGED '.length));
+      if (run % 2 === 0 && run !== MERGE_KILLS - 1) continue;
+      const store = await openStore({ dir, key, compactEveryMs: 0 });
+      try {
+        await checkStore(store, acknowledged, run);
+      } finally {
+        await store.close();
+      }
+    }
+    assert.ok(mergedFiles > 0, 'no body file was merged');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -34,7 +34,7 @@ export function register(program: Command): void {
 
   store
     .command('compact')
-    .description('rewrite the body files whose space is mostly deleted mail, and delete them (the server also does this hourly)')
+    .description('rewrite the body files whose space is mostly deleted mail, merge small ones, and delete them (the server also does this hourly)')
     .option('--min-dead <share>', 'rewrite a file when at least this share of it is deleted mail (0 to 1)', '0.5')
     .option('--json', 'print the report as JSON')
     .action(async (opts: { minDead: string; json?: boolean }, cmd: Command) => {
@@ -45,11 +45,12 @@ export function register(program: Command): void {
         return;
       }
       if (report.files === 0) {
-        process.stdout.write(`nothing to compact: no body file is ${Math.round(minDeadRatio * 100)}% deleted mail or more\n`);
+        process.stdout.write(`nothing to compact: no body file is ${Math.round(minDeadRatio * 100)}% deleted mail or more, nor are there small ones to merge\n`);
         return;
       }
+      const merged = report.filesMerged > 0 ? ` (${report.filesMerged} small ones merged)` : '';
       process.stdout.write(
-        `compacted ${report.files} body file(s): ${mebibytes(report.bytesFreed)} deleted, ${report.bodiesMoved} message bodies (${mebibytes(report.bytesMoved)}) rewritten first\n`,
+        `compacted ${report.files} body file(s)${merged}: ${mebibytes(report.bytesFreed)} deleted, ${report.bodiesMoved} message bodies (${mebibytes(report.bytesMoved)}) rewritten first\n`,
       );
     });
 }

@@ -31,7 +31,7 @@
 // (compaction.ts) copies the segment's live records to the end of the current one, points their rows at the
 // copies, commits once the copies are durable, and then deletes the file. A crash before the commit leaves
 // copies no row references (at the end of a newer segment); a crash after it leaves a file no row references,
-// which the next open deletes.
+// which the next open deletes. Compaction merges small files the same way (one per short-lived writer).
 import { createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
@@ -58,6 +58,12 @@ const NONCE_POOL = 256;
 const SEGMENT_NAME = /^seg-(\d{6,10})\.dat$/;
 /** Segment ids fit the 4 bytes they take in the associated data. */
 const MAX_SEGMENT_ID = 0xffff_ffff;
+
+/** Whether a segment file last written at `modifiedMs` may be one another process is still appending to (a
+ * `mailstack deliver` or an import beside this one): a file of its own, which it alone may add records to. */
+export function mayBeFilledByAnotherWriter(modifiedMs: number, nowMs: number): boolean {
+  return nowMs - modifiedMs < ORPHAN_SEGMENT_MIN_AGE_MS;
+}
 
 export function deriveBodyKey(storeKey: Buffer): Buffer {
   return Buffer.from(hkdfSync('sha256', storeKey, Buffer.alloc(0), KEY_INFO, 32));
@@ -198,7 +204,7 @@ export class SegmentWriter {
       // `mailstack deliver` run side by side when an MTA pipes to it. Deleting it failed that delivery (14%
       // of them with 8 at a time). A file left by a crash is as unreferenced, and older: it goes at a later
       // open, or at once when the caller is alone on the data directory (serve).
-      if (!exclusive && now - statSync(path).mtimeMs < ORPHAN_SEGMENT_MIN_AGE_MS) continue;
+      if (!exclusive && mayBeFilledByAnotherWriter(statSync(path).mtimeMs, now)) continue;
       unlinkSync(path);
     }
   }
@@ -228,22 +234,37 @@ export class SegmentWriter {
     return segment === this.segment || this.fds.has(segment);
   }
 
-  /** Deletes a segment file no committed row references any more (compaction.ts, after its COMMIT), and makes
-   * the deletion durable. False, and nothing done, for a file this writer is using. */
-  remove(segment: number): boolean {
+  /**
+   * Deletes segment files no committed row references any more (compaction.ts, after its COMMIT), and makes
+   * the deletions durable with one fsync of the directory (a merge deletes up to hundreds at once). Returns
+   * those gone; a file this writer is using, or one that cannot be deleted now, stays (the next open deletes
+   * it: no row references it). Should the fsync fail, the files are gone all the same, and readers must let
+   * go of them: a crash may bring them back, unreferenced, for the next open to delete.
+   */
+  remove(segments: readonly number[]): number[] {
+    const removed = segments.filter((segment) => this.unlinkUnused(segment));
+    if (removed.length === 0) return removed;
+    try {
+      const directory = openSync(join(this.dir, SEGMENTS_DIR), 'r');
+      try {
+        fsyncSync(directory);
+      } finally {
+        closeSync(directory);
+      }
+    } catch {
+      /* see above */
+    }
+    return removed;
+  }
+
+  private unlinkUnused(segment: number): boolean {
     if (this.isBusy(segment)) return false;
     try {
       unlinkSync(segmentPath(this.dir, segment));
     } catch (error) {
-      if ((error as { code?: string }).code !== 'ENOENT') throw error;
+      if ((error as { code?: string }).code !== 'ENOENT') return false;
     }
     this.inodes.delete(segment);
-    const directory = openSync(join(this.dir, SEGMENTS_DIR), 'r');
-    try {
-      fsyncSync(directory);
-    } finally {
-      closeSync(directory);
-    }
     return true;
   }
 

@@ -22,6 +22,7 @@ import { checkWal } from './wal-check.ts';
 import { Writer } from './writer.ts';
 import { asBuffer } from './rows.ts';
 import { deriveBodyKey, SegmentReader } from './segments.ts';
+import { COMPACTION_FILES_PER_REQUEST, planCompaction, type CompactionStep } from './compaction.ts';
 
 /** Segment records verify() authenticates between two turns of the event loop. */
 const VERIFY_RECORDS_PER_TURN = 64;
@@ -34,6 +35,15 @@ const COMPACT_MIN_DEAD_RATIO = 0.5;
 /** Compaction requests for one file at most (each moves up to 256 bodies or 32 MiB): a 64 MiB file of small
  * bodies takes a few dozen. */
 const MAX_STEPS_PER_FILE = 10_000;
+
+function countStep(report: CompactionReport, step: CompactionStep, how: 'rewritten' | 'merged'): void {
+  report.bodiesMoved += step.moved;
+  report.bytesMoved += step.movedBytes;
+  if (!step.removed) return;
+  report.files++;
+  report.bytesFreed += step.fileBytes;
+  if (how === 'merged') report.filesMerged++;
+}
 
 export interface SqliteStoreOptions {
   dir: string;
@@ -294,25 +304,38 @@ class SqliteStore implements Store {
   }
 
   private async compactFiles(ratio: number): Promise<CompactionReport> {
-    const report: CompactionReport = { files: 0, bytesFreed: 0, bodiesMoved: 0, bytesMoved: 0 };
-    for (const file of await this.writer.call('segmentUsage')) {
-      const dead = file.fileBytes - file.liveBytes;
-      const worth = file.records === 0 || (dead > 0 && dead >= ratio * file.fileBytes);
-      if (!worth) continue;
-      for (let step = 0; step < MAX_STEPS_PER_FILE && !this.closing; step++) {
-        const done = await this.writer.call('compactSegment', file.segment);
-        report.bodiesMoved += done.moved;
-        report.bytesMoved += done.movedBytes;
-        if (done.removed) {
-          report.files++;
-          report.bytesFreed += done.fileBytes;
-        }
-        if (done.busy || done.removed || done.moved === 0) break;
-      }
+    const report: CompactionReport = { files: 0, filesMerged: 0, bytesFreed: 0, bodiesMoved: 0, bytesMoved: 0 };
+    const usage = await this.writer.call('segmentUsage');
+    const plan = planCompaction(usage, { minDeadRatio: ratio, exclusive: this.options.exclusive === true, nowMs: Date.now() });
+    for (const segment of plan.rewrite) {
       if (this.closing) break;
+      await this.rewriteFile(segment, report);
     }
+    if (!this.closing) await this.mergeFiles(plan.merge, report);
     if (report.files > 0) this.options.log?.info({ ...report }, 'store compacted body files');
     return report;
+  }
+
+  private async rewriteFile(segment: number, report: CompactionReport): Promise<void> {
+    for (let step = 0; step < MAX_STEPS_PER_FILE && !this.closing; step++) {
+      const [done] = await this.writer.call('compactSegments', [segment]);
+      if (!done) return;
+      countStep(report, done, 'rewritten');
+      if (done.busy || done.removed || done.moved === 0) return;
+    }
+  }
+
+  /** Several files per request; the file a request's budget ran out in comes first in the next one. */
+  private async mergeFiles(segments: readonly number[], report: CompactionReport): Promise<void> {
+    let waiting = segments;
+    while (waiting.length > 0 && !this.closing) {
+      const steps = await this.writer.call('compactSegments', waiting.slice(0, COMPACTION_FILES_PER_REQUEST));
+      for (const step of steps) countStep(report, step, 'merged');
+      const settled = new Set(steps.filter((step) => step.busy || step.removed).map((step) => step.segment));
+      const progressed = settled.size > 0 || steps.some((step) => step.moved > 0);
+      if (!progressed) return;
+      waiting = waiting.filter((segment) => !settled.has(segment));
+    }
   }
 
   /** Reads and authenticates every live body record in the segment files (segments.ts). */

@@ -34,7 +34,7 @@ import { statementCache, type SqliteDatabase, type SqliteStatement } from './con
 import { applyFlags, normalizeFlags, sameFlags } from './flags.ts';
 import { canonicalName, SEPARATOR, validName } from './names.ts';
 import { BodyPreparer } from './prepared-bodies.ts';
-import { compactSegmentStep, segmentUsage, type CompactionStep, type SegmentFiles, type SegmentUsage } from './compaction.ts';
+import { COMPACTION_FILES_PER_REQUEST, compactSegmentsStep, segmentUsage, type CompactionStep, type SegmentFiles, type SegmentUsage } from './compaction.ts';
 import { uidRuns } from './uid-runs.ts';
 import {
   asBuffer,
@@ -493,11 +493,17 @@ export class WriteOps {
     return this.segmentFiles ? segmentUsage((text) => this.sql(text), this.segmentFiles) : [];
   }
 
-  /** Moves a chunk of `segment`'s live records to the current segment; the file goes once none is left. */
-  compactSegment(segment: number): CompactionStep {
+  /** Moves a chunk of the live records of `segments`, in order, to the current segment; a file goes once
+   * none is left. One step per file looked at. */
+  compactSegments(segments: number[]): CompactionStep[] {
     if (!this.segmentFiles) throw new StoreError('unavailable', 'this store keeps no body segments');
-    if (!Number.isInteger(segment) || segment < 1) throw new StoreError('invalid', `invalid segment ${String(segment)}`);
-    return compactSegmentStep((text) => this.sql(text), this.segmentFiles, segment, this.recordsUsed, this.removeAfterCommit);
+    if (!Array.isArray(segments) || segments.length > COMPACTION_FILES_PER_REQUEST) {
+      throw new StoreError('invalid', `compaction takes up to ${COMPACTION_FILES_PER_REQUEST} segments per request`);
+    }
+    for (const segment of segments) {
+      if (!Number.isInteger(segment) || segment < 1) throw new StoreError('invalid', `invalid segment ${String(segment)}`);
+    }
+    return compactSegmentsStep((text) => this.sql(text), this.segmentFiles, segments, this.recordsUsed, this.removeAfterCommit);
   }
 
   // ------------------------------------------------------------ internals

@@ -308,17 +308,11 @@ async function runBatch(batch: Request[]): Promise<void> {
 /** After COMMIT: deletes the segment files compaction emptied. One that cannot be deleted now is no row's
  * any more, and the next open deletes it. */
 function removeCompactedSegments(): number[] {
-  const removed: number[] = [];
-  for (const segment of ops.removeAfterCommit) {
-    segmentReader.forget([segment]);
-    try {
-      if (segments.remove(segment)) removed.push(segment);
-    } catch {
-      /* left for the next open */
-    }
-  }
+  const emptied = ops.removeAfterCommit;
   ops.removeAfterCommit = [];
-  return removed;
+  if (emptied.length === 0) return [];
+  segmentReader.forget(emptied);
+  return segments.remove(emptied);
 }
 
 async function close(): Promise<void> {
