@@ -67,7 +67,8 @@ async function deliverAndExpunge(count: number, keepEvery: number): Promise<Setu
     all.set(result.stored[0]!.uid, raw);
   }
   await store.close();
-  store = await openStore({ dir, key, compactEveryMs: 0 });
+  // As serve opens it: alone on the data directory, so a file expunged a moment ago may go at once.
+  store = await openStore({ dir, key, compactEveryMs: 0, exclusive: true });
   const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!.id;
   const uids = [...all.keys()];
   const gone = uids.filter((_, i) => i % keepEvery !== 0);

@@ -33,3 +33,10 @@ test('beside other processes, a small file written to within the hour is not mer
   assert.deepEqual(planCompaction([file(1, 20_000), young], direct).merge, []);
   assert.deepEqual(planCompaction([file(1, 20_000), young], serve).merge, [1, 3]);
 });
+
+test('beside other processes, a file no row references that was written to within the hour is left (another writer may be filling it); alone, it goes', () => {
+  const filling = file(5, 120_000, 0, NOW - 1000);
+  const emptiedLongAgo = file(6, 120_000, 0);
+  assert.deepEqual(planCompaction([filling, emptiedLongAgo], direct).rewrite, [6]);
+  assert.deepEqual(planCompaction([filling, emptiedLongAgo], serve).rewrite, [5, 6]);
+});

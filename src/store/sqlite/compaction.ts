@@ -108,13 +108,19 @@ export function planCompaction(usage: readonly SegmentUsage[], policy: Compactio
   const small = usage.filter((file) => isMergeable(file, policy));
   const merge = small.length >= MIN_SMALL_FILES_TO_MERGE ? small.map((file) => file.segment) : [];
   const merging = new Set(merge);
-  const rewrite = usage.filter((file) => !merging.has(file.segment) && isWorthRewriting(file, policy.minDeadRatio)).map((file) => file.segment);
+  const rewrite = usage.filter((file) => !merging.has(file.segment) && isWorthRewriting(file, policy)).map((file) => file.segment);
   return { rewrite, merge };
 }
 
-function isWorthRewriting(file: SegmentUsage, minDeadRatio: number): boolean {
+function isWorthRewriting(file: SegmentUsage, policy: CompactionPolicy): boolean {
+  if (file.records === 0) {
+    // No committed row references it: emptied by expunges, or the current file of another process beside
+    // this one (a `mailstack deliver`) whose first batch has not committed yet. Deleting that one failed the
+    // delivery with a temporary error; a file that young is left for a later compaction.
+    return policy.exclusive || !mayBeFilledByAnotherWriter(file.modifiedMs, policy.nowMs);
+  }
   const dead = file.fileBytes - file.liveBytes;
-  return file.records === 0 || (dead > 0 && dead >= minDeadRatio * file.fileBytes);
+  return dead > 0 && dead >= policy.minDeadRatio * file.fileBytes;
 }
 
 function isMergeable(file: SegmentUsage, policy: CompactionPolicy): boolean {
