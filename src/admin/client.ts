@@ -1,6 +1,6 @@
 import { lstatSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { decodeValue, encodeValue, type AdminResponse } from './protocol.ts';
+import { decodeValue, encodeValue, LineSplitter, type AdminResponse } from './protocol.ts';
 import { StoreError, type StoreErrorCode } from '../store/types.ts';
 
 /** An error the server reported for a call; keeps the server-side name and code. */
@@ -115,22 +115,19 @@ export async function connectAdmin(path: string, dataDir: string): Promise<Admin
   if (!socket) return null;
   let nextId = 1;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  let buffered = '';
+  const lines = new LineSplitter();
   socket.setEncoding('utf8');
   socket.on('data', (chunk: string) => {
-    buffered += chunk;
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
+    for (const line of lines.push(chunk)) {
       let response: AdminResponse;
       try {
-        response = JSON.parse(buffered.slice(0, nl)) as AdminResponse;
+        response = JSON.parse(line) as AdminResponse;
       } catch {
         // Not the admin protocol: whatever listens there is not a mailstack server.
         socket.destroy();
         failAll(`${path} answered something that is not mailstack's admin protocol`);
         return;
       }
-      buffered = buffered.slice(nl + 1);
       // Valid JSON is not yet a reply: `null`, `42` or an error without fields would throw in this handler,
       // where no caller can catch it.
       if (!isReply(response)) {

@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { chmod, unlink, lstat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import type { Logger } from '../log/index.ts';
-import { MAX_ADMIN_LINE_BYTES, decodeValue, encodeValue, type AdminRequest, type AdminResponse } from './protocol.ts';
+import { LineSplitter, MAX_ADMIN_LINE_BYTES, decodeValue, encodeValue, type AdminRequest, type AdminResponse } from './protocol.ts';
 
 export type AdminHandler = (params: unknown) => Promise<unknown> | unknown;
 
@@ -64,20 +64,17 @@ export async function startAdminServer(path: string, log: Logger): Promise<Admin
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
-    let buffered = '';
+    const lines = new LineSplitter();
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
-      buffered += chunk;
-      if (buffered.length > MAX_ADMIN_LINE_BYTES) {
-        socket.destroy();
-        return;
-      }
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
+      for (const line of lines.push(chunk)) {
+        if (line.length > MAX_ADMIN_LINE_BYTES) {
+          socket.destroy();
+          return;
+        }
         void handleLine(line, socket);
       }
+      if (lines.pending > MAX_ADMIN_LINE_BYTES) socket.destroy();
     });
   });
 

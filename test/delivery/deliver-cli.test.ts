@@ -210,6 +210,43 @@ test('deliver to an alias that also forwards off-site: the local copy stored and
   }
 });
 
+test('deliver through the running server of a message near the size limit to an alias that also forwards off-site: 0, stored and queued', async () => {
+  // Both copies (the local one and the queued one) travel in one admin request, base64: twice the message
+  // and a third more. The request line was over the server's limit, and reading it took time in the square of
+  // its length, past the client's deadline: 75 for every such message, retried by the MTA until it bounced.
+  const inst = await makeInstance(PASSPHRASE);
+  try {
+    await withStore(inst.config, async (store) => {
+      await store.accounts.addDomain('example.org');
+      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
+      await store.accounts.addAlias('team@example.org', 'alice@example.org');
+      await store.accounts.addAlias('team@example.org', 'friend@remote.test');
+    });
+    const line = 'x'.repeat(998) + '\r\n';
+    const header = 'From: a@sender.test\r\nSubject: big\r\n\r\n';
+    const max = loadConfig(inst.config).config.store.max_message_bytes;
+    const message = Buffer.from(header + line.repeat(Math.floor((max - 1024 * 1024 - header.length) / line.length)));
+    const server = await startServe(['--config', inst.config]);
+    try {
+      const unlock = await runCli(['unlock', '--config', inst.config, '--passphrase-file', inst.passphraseFile]);
+      assert.equal(unlock.code, 0, unlock.stderr);
+      const r = await runCli(['deliver', '--config', inst.config, '--to', 'team@example.org', '--from', 'a@sender.test'], { input: message });
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      await server.stop();
+    }
+    await withStore(inst.config, async (store) => {
+      const user = (await store.accounts.getUser('alice@example.org'))!;
+      const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
+      assert.equal((await store.mail.listMessages(inbox.id)).length, 1);
+      const queued = await store.queue.list();
+      assert.deepEqual(queued.map((e) => [e.size, e.recipients.map((x) => x.address)]), [[message.length, ['friend@remote.test']]]);
+    });
+  } finally {
+    await inst.cleanup();
+  }
+});
+
 test('deliver to an alias over the expansion limit: 75 (EX_TEMPFAIL) saying why; nothing stored or queued', async () => {
   const inst = await makeInstance(PASSPHRASE);
   try {
