@@ -1,7 +1,7 @@
 // The Store interface over the admin socket: `store.accounts.addUser(x)` becomes the call
 // "store" {path: ["accounts", "addUser"], args: [x]} on the running server. The change feed is not
 // available remotely (it is a live subscription), and calling it throws.
-import type { Store } from '../store/types.ts';
+import type { DeliveryResult, QueueEntry, Store } from '../store/types.ts';
 import type { AdminClient } from './client.ts';
 import type { AdminHandler } from './server.ts';
 
@@ -33,8 +33,13 @@ export function remoteStore(client: AdminClient): Store {
   } as unknown as Store;
 }
 
-/** Server side of remoteStore: dispatches to the open store, only to the parts and methods it has. */
-export function storeHandlers(getStore: () => Store | null): Record<string, AdminHandler> {
+/**
+ * Server side of remoteStore: dispatches to the open store, only to the parts and methods it has.
+ * `onQueued` hears of every outbound queue entry a call made (queue.enqueue, or mail.deliver with an
+ * `enqueue`, as `mailstack deliver` sends for aliases that forward off-site): the running queue takes it up at
+ * once instead of at its next periodic scan.
+ */
+export function storeHandlers(getStore: () => Store | null, onQueued?: () => ((entry: QueueEntry) => void) | null): Record<string, AdminHandler> {
   const requireStore = (): Store => {
     const store = getStore();
     if (!store) throw Object.assign(new Error('the server is locked: run `mailstack unlock` first'), { code: 'locked' });
@@ -50,7 +55,10 @@ export function storeHandlers(getStore: () => Store | null): Record<string, Admi
       if (typeof fn !== 'function' || method.startsWith('_') || method === 'constructor') {
         throw Object.assign(new Error(`no store method ${partName}.${method}`), { code: 'invalid' });
       }
-      return (fn as (...a: unknown[]) => unknown).apply(target, Array.isArray(args) ? args : []);
+      const result = await (fn as (...a: unknown[]) => unknown).apply(target, Array.isArray(args) ? args : []);
+      const queued = partName === 'queue' && method === 'enqueue' ? (result as QueueEntry) : partName === 'mail' && method === 'deliver' ? (result as DeliveryResult).queued : undefined;
+      if (queued) onQueued?.()?.(queued);
+      return result;
     },
     'store.verify': () => requireStore().verify(),
     'store.compact': (params) => requireStore().compact((params ?? {}) as Parameters<Store['compact']>[0]),

@@ -129,7 +129,10 @@ async function startHoldingLock(options: { config: Config; log: Logger; passphra
       }
       return status();
     },
-    ...storeHandlers(() => store),
+    ...storeHandlers(
+      () => store,
+      () => (wiring ? (entry) => wiring?.queued(entry) : null),
+    ),
   });
 
   async function close(): Promise<void> {

@@ -3,7 +3,7 @@
 // services read the store through that same getter. At unlock, `onUnlocked` loads what lives in the vault
 // (the ban table, the GeoIP data, DKIM keys) and wakes the queue.
 import type { Runtime } from '../runtime/index.ts';
-import type { Store } from '../store/types.ts';
+import type { QueueEntry, Store } from '../store/types.ts';
 import type { AdminHandler } from '../admin/index.ts';
 import { createResolver } from '../dns/index.ts';
 import { createAccessControl } from '../access/index.ts';
@@ -21,6 +21,8 @@ export interface ListenerHandle {
 export interface Wiring {
   listeners: ListenerHandle[];
   adminHandlers: Record<string, AdminHandler>;
+  /** Hands an outbound queue entry made outside the listeners (an admin command) to the running queue. */
+  queued(entry: QueueEntry): void;
   /** Called once the store is open. */
   onUnlocked(store: Store): Promise<void>;
   close(): Promise<void>;
@@ -57,6 +59,7 @@ export async function startEverything(runtime: Runtime): Promise<Wiring> {
   return {
     listeners,
     adminHandlers: { ...access.adminHandlers, ...queue.adminHandlers },
+    queued: (entry) => queue.accepted(entry),
     async onUnlocked(store) {
       signer = createConfiguredSigner(store, config.dkim, log);
       const loaded = await access.reload();

@@ -210,6 +210,15 @@ test('deliver to an alias that also forwards off-site: the local copy stored and
   }
 });
 
+/** A served instance's queue, kept on loopback: DNS goes to a closed local port (every lookup fails at once,
+ * nothing leaves the machine), and no periodic scan runs, so an attempt can only come from the queue being
+ * told of its entry. */
+async function keepQueueLocal(config: string): Promise<void> {
+  const text = await readFile(config, 'utf8');
+  assert.doesNotMatch(text, /^\[(dns|queue)\]/m, 'the starter config leaves [dns] and [queue] to their defaults');
+  await writeFile(config, `${text}\n[dns]\nupstream = ["127.0.0.1:9"]\ntimeout_ms = 500\n\n[queue]\nscan_interval_ms = 3600000\n`);
+}
+
 test('deliver through the running server of a message near the size limit to an alias that also forwards off-site: 0, stored and queued', async () => {
   // Both copies (the local one and the queued one) travel in one admin request, base64: twice the message
   // and a third more. The request line was over the server's limit, and reading it took time in the square of
@@ -226,6 +235,7 @@ test('deliver through the running server of a message near the size limit to an 
     const header = 'From: a@sender.test\r\nSubject: big\r\n\r\n';
     const max = loadConfig(inst.config).config.store.max_message_bytes;
     const message = Buffer.from(header + line.repeat(Math.floor((max - 1024 * 1024 - header.length) / line.length)));
+    await keepQueueLocal(inst.config);
     const server = await startServe(['--config', inst.config]);
     try {
       const unlock = await runCli(['unlock', '--config', inst.config, '--passphrase-file', inst.passphraseFile]);
@@ -307,6 +317,38 @@ test('deliver to several recipients is all or nothing: one unknown (67) or over 
     const retry = await runCli([...args, '--to', 'bob@example.org'], { input: MESSAGE });
     assert.equal(retry.code, 0, retry.stderr);
     assert.deepEqual(await counts(), [1, 1], 'the retry stores once for each');
+  } finally {
+    await inst.cleanup();
+  }
+});
+
+test('deliver through the running server to an alias that forwards off-site: the running queue takes the entry up at once', async () => {
+  const inst = await makeInstance(PASSPHRASE);
+  try {
+    await withStore(inst.config, async (store) => {
+      await store.accounts.addDomain('example.org');
+      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
+      await store.accounts.addAlias('team@example.org', 'alice@example.org');
+      await store.accounts.addAlias('team@example.org', 'friend@remote.test');
+    });
+    await keepQueueLocal(inst.config);
+    const server = await startServe(['--config', inst.config, '--passphrase-file', inst.passphraseFile]);
+    try {
+      const r = await runCli(['deliver', '--config', inst.config, '--to', 'team@example.org', '--from', 'a@sender.test'], { input: MESSAGE });
+      assert.equal(r.code, 0, r.stderr);
+      // The entry was made over the admin socket; the queue tries it (DNS fails: deferred, one attempt) without
+      // waiting for a scan, which is an hour away here.
+      let shown = '';
+      for (let i = 0; i < 40 && !/1 attempt/.test(shown); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        const list = await runCli(['queue', 'list', '--config', inst.config]);
+        const id = /^([0-9A-F]{8,})\s/m.exec(list.stdout)?.[1];
+        if (id) shown = (await runCli(['queue', 'show', id, '--config', inst.config])).stdout;
+      }
+      assert.match(shown, /friend@remote\.test: deferred, 1 attempt/);
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
   } finally {
     await inst.cleanup();
   }
