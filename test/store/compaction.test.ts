@@ -336,3 +336,21 @@ test('a damaged body in a small file stops the merge with corrupt, and every fil
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a queued message, alone or queued by a delivery, writes no body file record: the queue table keeps it', async () => {
+  const dir = await tempDir('mailstack-compact-');
+  const store = await openStore({ dir, key: randomBytes(32), compactEveryMs: 0 });
+  try {
+    await store.accounts.addDomain('example.test');
+    const user = await store.accounts.addUser({ address: 'user@example.test', passwordHash: 'x' });
+    const queued = await store.queue.enqueue({ sender: 'a@example.test', recipients: ['b@remote.test'], raw: message(1, 100_000) });
+    assert.deepEqual(await store.queue.getRaw(queued.id), message(1, 100_000));
+    assert.equal([...(await segmentFiles(dir)).values()].reduce((sum, size) => sum + size, 0), 0, 'nothing written to body files by enqueue');
+    await store.mail.deliver({ raw: message(2, 100_000), targets: [{ userId: user.id }], enqueue: { sender: 'a@example.test', recipients: ['b@remote.test'], raw: message(3, 100_000) } });
+    const bytes = [...(await segmentFiles(dir)).values()].reduce((sum, size) => sum + size, 0);
+    assert.ok(bytes > 100_000 && bytes < 200_000, `one body record for the delivered copy, none for the queued one (${bytes} bytes)`);
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -97,7 +97,7 @@ let closing = false;
 port.on('message', (message: ToWorker) => {
   if (message.type === 'request') {
     pending.push(message);
-    for (const raw of messageBytes(message)) bodies.prepare(raw);
+    for (const raw of storedBodies(message)) bodies.prepare(raw);
   } else {
     closing = true;
   }
@@ -119,8 +119,25 @@ function messageBytes(request: Request): Uint8Array[] {
   return found;
 }
 
+/** Operations that store their message as a mailbox body; the others carrying one (the queue's enqueue
+ * keeps its copy in the queue table) need no summary, search text or segment record of it. Preparing those
+ * too wrote a segment record no row would reference (100 KB of dead bytes per queued 100 KB message). */
+const BODY_STORING_OPS: ReadonlySet<string> = new Set(['deliver', 'append', 'importMessage']);
+
+/** The bodies a request stores in mailboxes (prepared ahead, their records awaited before COMMIT). */
+function storedBodies(request: Request): Uint8Array[] {
+  return BODY_STORING_OPS.has(request.op) ? messageBytes(request) : [];
+}
+
+/** The outbound copy a delivery queues in the same transaction (DeliveryInput.enqueue): kept in the queue table. */
+function queuedCopyBytes(request: Request): number {
+  if (request.op !== 'deliver') return 0;
+  const enqueue = (request.args[0] as { enqueue?: { raw?: unknown } } | undefined)?.enqueue;
+  return enqueue?.raw instanceof Uint8Array ? enqueue.raw.byteLength : 0;
+}
+
 function requestBytes(request: Request): number {
-  let bytes = 0;
+  let bytes = queuedCopyBytes(request);
   for (const raw of messageBytes(request)) bytes += raw.byteLength;
   return bytes;
 }
@@ -130,7 +147,7 @@ function requestBytes(request: Request): number {
 function segmentsInFlight(): Set<number> {
   const found = new Set<number>();
   for (const list of [pending, runningBatch]) {
-    for (const request of list) for (const raw of messageBytes(request)) {
+    for (const request of list) for (const raw of storedBodies(request)) {
       const ticket = bodies.ticketOf(raw);
       if (ticket) found.add(ticket.segment);
     }
@@ -141,7 +158,7 @@ function segmentsInFlight(): Set<number> {
 /** The seq of the last segment record a request's bodies were appended as (0: none). */
 function recordSeq(request: Request): number {
   let seq = 0;
-  for (const raw of messageBytes(request)) seq = Math.max(seq, bodies.ticketOf(raw)?.seq ?? 0);
+  for (const raw of storedBodies(request)) seq = Math.max(seq, bodies.ticketOf(raw)?.seq ?? 0);
   return seq;
 }
 
@@ -298,9 +315,14 @@ async function runBatch(batch: Request[]): Promise<void> {
     postBatch({ results: batch.map((r) => ({ id: r.id, ok: false, error: failure })), changes: [], requests: batch.length, commitMs: 0, bytes: 0 });
     return;
   }
-  // What went to the WAL (and will be checkpointed): the bodies kept in SQLite.
+  // What went to the WAL (and will be checkpointed): the bodies kept in SQLite, and queued messages (the queue
+  // table holds them whatever their size).
   let bytes = 0;
-  for (const request of batch) for (const raw of messageBytes(request)) if (raw.byteLength < SEGMENT_THRESHOLD_BYTES) bytes += raw.byteLength;
+  for (const request of batch) {
+    bytes += queuedCopyBytes(request);
+    const storesBodies = BODY_STORING_OPS.has(request.op);
+    for (const raw of messageBytes(request)) if (!storesBodies || raw.byteLength < SEGMENT_THRESHOLD_BYTES) bytes += raw.byteLength;
+  }
   const removedSegments = removeCompactedSegments();
   postBatch({ results: outcomes, changes, requests: batch.length, commitMs: performance.now() - started, bytes, ...(removedSegments.length > 0 ? { removedSegments } : {}) });
 }
