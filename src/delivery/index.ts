@@ -7,6 +7,8 @@
 // Implementation notes:
 // - One store.mail.deliver call per message for all local users: atomic and durable (the store fsyncs
 //   before it resolves), so a caller may acknowledge the message as soon as deliverLocal returns.
+// - deliverAndQueue puts the copy for remote recipients (relayed, or reached through aliases) in the outbound
+//   queue in that same call: a message is stored for everyone or for no one, so a retry never duplicates.
 // - A failure of the store (locked vault, I/O error) is a temporary failure for every recipient: the
 //   sender keeps the message and retries; nothing is lost.
 // - A user reached through several recipients (an alias and the user) gets the message once.
