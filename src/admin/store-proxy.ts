@@ -39,7 +39,7 @@ export function remoteStore(client: AdminClient): Store {
  * `enqueue`, as `mailstack deliver` sends for aliases that forward off-site): the running queue takes it up at
  * once instead of at its next periodic scan.
  */
-export function storeHandlers(getStore: () => Store | null, onQueued?: () => ((entry: QueueEntry) => void) | null): Record<string, AdminHandler> {
+export function storeHandlers(getStore: () => Store | null, onQueued?: (entry: QueueEntry) => void): Record<string, AdminHandler> {
   const requireStore = (): Store => {
     const store = getStore();
     if (!store) throw Object.assign(new Error('the server is locked: run `mailstack unlock` first'), { code: 'locked' });
@@ -57,7 +57,7 @@ export function storeHandlers(getStore: () => Store | null, onQueued?: () => ((e
       }
       const result = await (fn as (...a: unknown[]) => unknown).apply(target, Array.isArray(args) ? args : []);
       const queued = partName === 'queue' && method === 'enqueue' ? (result as QueueEntry) : partName === 'mail' && method === 'deliver' ? (result as DeliveryResult).queued : undefined;
-      if (queued) onQueued?.()?.(queued);
+      if (queued) onQueued?.(queued);
       return result;
     },
     'store.verify': () => requireStore().verify(),

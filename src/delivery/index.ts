@@ -162,7 +162,7 @@ export async function deliverAndQueue(store: Store, delivery: LocalDelivery, opt
         await refuseRecipientsWithoutRoom(store, resolved, raw.length);
       } catch (err) {
         log?.error({ err }, 'quota check failed');
-        return { outcomes: resolved.map((r) => r.outcome ?? { address: r.address, status: 'temp_failure', ...storeFailure(err) }), queued: null };
+        return storeFailed(resolved, err);
       }
     }
     const decisive = decisiveFailure(resolved);
@@ -189,7 +189,7 @@ export async function deliverAndQueue(store: Store, delivery: LocalDelivery, opt
       return { outcomes: resolved.map((r) => r.outcome ?? forwardOnly(r)), queued };
     } catch (err) {
       log?.error({ err }, 'store refused to queue the message');
-      return { outcomes: resolved.map((r) => r.outcome ?? { address: r.address, status: 'temp_failure', ...storeFailure(err) }), queued: null };
+      return storeFailed(resolved, err);
     }
   }
 
@@ -225,7 +225,7 @@ export async function deliverAndQueue(store: Store, delivery: LocalDelivery, opt
     log?.info({ size: finalRaw.length, users: users.map((u) => u.address), stored: result.stored.length, overQuota: result.overQuota.length, junk: !!delivery.junk }, 'delivered');
   } catch (err) {
     log?.error({ err }, 'store refused the delivery');
-    return { outcomes: resolved.map((r) => r.outcome ?? { address: r.address, status: 'temp_failure', ...storeFailure(err) }), queued: null };
+    return storeFailed(resolved, err);
   }
 
   // 5. A recipient counts as delivered when one of its users got the message.
@@ -248,6 +248,12 @@ function outboundFor(outbound: NonNullable<DeliveryOptions['outbound']>, resolve
   }
   const unique = [...new Set(recipients)];
   return unique.length > 0 ? { sender: outbound.sender, recipients: unique, raw: outbound.raw } : null;
+}
+
+/** The store could not take the message: every recipient not refused already gets a temporary failure, and
+ * nothing was queued. */
+function storeFailed(resolved: readonly ResolvedRecipient[], err: unknown): DeliveryAndQueueResult {
+  return { outcomes: resolved.map((r) => r.outcome ?? { address: r.address, status: 'temp_failure', ...storeFailure(err) }), queued: null };
 }
 
 function storeFailure(err: unknown): Pick<RecipientOutcome, 'message' | 'reason'> {

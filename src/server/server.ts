@@ -131,7 +131,7 @@ async function startHoldingLock(options: { config: Config; log: Logger; passphra
     },
     ...storeHandlers(
       () => store,
-      () => (wiring ? (entry) => wiring?.queued(entry) : null),
+      (entry) => wiring?.queued(entry),
     ),
   });
 

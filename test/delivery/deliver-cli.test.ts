@@ -27,12 +27,25 @@ async function withStore<T>(configFile: string, run: (store: Store) => Promise<T
 
 const MESSAGE = 'From: someone@sender.test\nTo: alice@example.org\nSubject: from the LDA\n\nHello by pipe.\n';
 
+/** example.org with alice; with `team`, team@example.org reaching alice and forwarding to friend@remote.test. */
+async function addAlice(store: Store, options: { team?: boolean } = {}): Promise<void> {
+  await store.accounts.addDomain('example.org');
+  await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
+  if (!options.team) return;
+  await store.accounts.addAlias('team@example.org', 'alice@example.org');
+  await store.accounts.addAlias('team@example.org', 'friend@remote.test');
+}
+
+async function aliceInboxSize(store: Store): Promise<number> {
+  const user = (await store.accounts.getUser('alice@example.org'))!;
+  return (await store.mail.listMessages((await store.mail.getMailbox(user.id, 'INBOX'))!.id)).length;
+}
+
 test('deliver: 0 and stored (LF turned into CRLF, Return-Path from --from); 67 for an unknown user; --mailbox files', async () => {
   const inst = await makeInstance(PASSPHRASE);
   try {
     await withStore(inst.config, async (store) => {
-      await store.accounts.addDomain('example.org');
-      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
+      await addAlice(store);
     });
     const args = ['deliver', '--config', inst.config, '--passphrase-file', inst.passphraseFile];
     const ok = await runCli([...args, '--to', 'alice@example.org', '--from', 'someone@sender.test'], { input: MESSAGE });
@@ -81,8 +94,7 @@ test('deliver through the running, unlocked server (admin socket): 0 and stored'
   const inst = await makeInstance(PASSPHRASE);
   try {
     await withStore(inst.config, async (store) => {
-      await store.accounts.addDomain('example.org');
-      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
+      await addAlice(store);
     });
     const server = await startServe(['--config', inst.config]);
     try {
@@ -94,9 +106,7 @@ test('deliver through the running, unlocked server (admin socket): 0 and stored'
       await server.stop();
     }
     await withStore(inst.config, async (store) => {
-      const user = (await store.accounts.getUser('alice@example.org'))!;
-      const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
-      assert.equal((await store.mail.listMessages(inbox.id)).length, 1);
+      assert.equal(await aliceInboxSize(store), 1);
     });
   } finally {
     await inst.cleanup();
@@ -115,8 +125,7 @@ test('deliver: 75 (EX_TEMPFAIL) on a full disk, saying so; delivered once space 
     await writeFile(inst.config, (await readFile(inst.config, 'utf8')).replace(/^data_dir = .*$/m, `data_dir = "${dataDir}"`));
     assert.equal(loadConfig(inst.config).config.server.data_dir, dataDir);
     await withStore(inst.config, async (store) => {
-      await store.accounts.addDomain('example.org');
-      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
+      await addAlice(store);
     });
     const args = ['deliver', '--config', inst.config, '--passphrase-file', inst.passphraseFile, '--to', 'alice@example.org'];
     // ~60 KB: a body file record, which needs new space.
@@ -129,9 +138,7 @@ test('deliver: 75 (EX_TEMPFAIL) on a full disk, saying so; delivered once space 
     const ok = await runCli(args, { input: big });
     assert.equal(ok.code, 0, ok.stderr);
     await withStore(inst.config, async (store) => {
-      const user = (await store.accounts.getUser('alice@example.org'))!;
-      const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
-      assert.equal((await store.mail.listMessages(inbox.id)).length, 1, 'only the delivery that succeeded');
+      assert.equal(await aliceInboxSize(store), 1, 'only the delivery that succeeded');
     });
   } finally {
     await inst.cleanup();
@@ -143,16 +150,13 @@ test('deliver without --to: 64 (EX_USAGE) naming --to, nothing stored', async ()
   const inst = await makeInstance(PASSPHRASE);
   try {
     await withStore(inst.config, async (store) => {
-      await store.accounts.addDomain('example.org');
-      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
+      await addAlice(store);
     });
     const r = await runCli(['deliver', '--config', inst.config, '--passphrase-file', inst.passphraseFile], { input: MESSAGE });
     assert.equal(r.code, 64, r.stderr);
     assert.match(r.stderr, /--to/);
     await withStore(inst.config, async (store) => {
-      const user = (await store.accounts.getUser('alice@example.org'))!;
-      const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
-      assert.equal((await store.mail.listMessages(inbox.id)).length, 0);
+      assert.equal(await aliceInboxSize(store), 0);
     });
   } finally {
     await inst.cleanup();
@@ -163,8 +167,7 @@ test('deliver --from: not an address (or with a line break) is 64 (EX_USAGE), no
   const inst = await makeInstance(PASSPHRASE);
   try {
     await withStore(inst.config, async (store) => {
-      await store.accounts.addDomain('example.org');
-      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
+      await addAlice(store);
     });
     const args = ['deliver', '--config', inst.config, '--passphrase-file', inst.passphraseFile, '--to', 'alice@example.org'];
     for (const from of ['not an address', 'someone@sender.test\nX-Injected: yes']) {
@@ -191,17 +194,12 @@ test('deliver to an alias that also forwards off-site: the local copy stored and
   const inst = await makeInstance(PASSPHRASE);
   try {
     await withStore(inst.config, async (store) => {
-      await store.accounts.addDomain('example.org');
-      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
-      await store.accounts.addAlias('team@example.org', 'alice@example.org');
-      await store.accounts.addAlias('team@example.org', 'friend@remote.test');
+      await addAlice(store, { team: true });
     });
     const r = await runCli(['deliver', '--config', inst.config, '--passphrase-file', inst.passphraseFile, '--to', 'team@example.org', '--from', 'a@sender.test'], { input: MESSAGE });
     assert.equal(r.code, 0, r.stderr);
     await withStore(inst.config, async (store) => {
-      const user = (await store.accounts.getUser('alice@example.org'))!;
-      const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
-      assert.equal((await store.mail.listMessages(inbox.id)).length, 1);
+      assert.equal(await aliceInboxSize(store), 1);
       const queued = await store.queue.list();
       assert.deepEqual(queued.map((e) => [e.sender, e.recipients.map((x) => x.address)]), [['a@sender.test', ['friend@remote.test']]]);
     });
@@ -226,10 +224,7 @@ test('deliver through the running server of a message near the size limit to an 
   const inst = await makeInstance(PASSPHRASE);
   try {
     await withStore(inst.config, async (store) => {
-      await store.accounts.addDomain('example.org');
-      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
-      await store.accounts.addAlias('team@example.org', 'alice@example.org');
-      await store.accounts.addAlias('team@example.org', 'friend@remote.test');
+      await addAlice(store, { team: true });
     });
     const line = 'x'.repeat(998) + '\r\n';
     const header = 'From: a@sender.test\r\nSubject: big\r\n\r\n';
@@ -246,9 +241,7 @@ test('deliver through the running server of a message near the size limit to an 
       await server.stop();
     }
     await withStore(inst.config, async (store) => {
-      const user = (await store.accounts.getUser('alice@example.org'))!;
-      const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
-      assert.equal((await store.mail.listMessages(inbox.id)).length, 1);
+      assert.equal(await aliceInboxSize(store), 1);
       const queued = await store.queue.list();
       assert.deepEqual(queued.map((e) => [e.size, e.recipients.map((x) => x.address)]), [[message.length, ['friend@remote.test']]]);
     });
@@ -261,8 +254,7 @@ test('deliver to an alias over the expansion limit: 75 (EX_TEMPFAIL) saying why;
   const inst = await makeInstance(PASSPHRASE);
   try {
     await withStore(inst.config, async (store) => {
-      await store.accounts.addDomain('example.org');
-      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
+      await addAlice(store);
       // Added through the store: `alias add` refuses to build such a list.
       await store.accounts.addAlias('everyone@example.org', 'alice@example.org');
       for (let i = 0; i < MAX_ALIAS_EXPANSION; i++) await store.accounts.addAlias('everyone@example.org', `m${i}@remote.test`);
@@ -271,9 +263,7 @@ test('deliver to an alias over the expansion limit: 75 (EX_TEMPFAIL) saying why;
     assert.equal(r.code, 75, r.stderr);
     assert.match(r.stderr, new RegExp(`<everyone@example\\.org>: alias expansion error: the aliases of everyone@example\\.org expand to more than ${MAX_ALIAS_EXPANSION} addresses`));
     await withStore(inst.config, async (store) => {
-      const user = (await store.accounts.getUser('alice@example.org'))!;
-      const inbox = (await store.mail.getMailbox(user.id, 'INBOX'))!;
-      assert.equal((await store.mail.listMessages(inbox.id)).length, 0);
+      assert.equal(await aliceInboxSize(store), 0);
       assert.deepEqual(await store.queue.list(), []);
     });
   } finally {
@@ -285,8 +275,7 @@ test('deliver to several recipients is all or nothing: one unknown (67) or over 
   const inst = await makeInstance(PASSPHRASE);
   try {
     await withStore(inst.config, async (store) => {
-      await store.accounts.addDomain('example.org');
-      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
+      await addAlice(store);
       // 50 bytes: less than MESSAGE, so bob has no room for it.
       await store.accounts.addUser({ address: 'bob@example.org', passwordHash: '{PLAIN}x', quotaBytes: 50 });
     });
@@ -326,10 +315,7 @@ test('deliver through the running server to an alias that forwards off-site: the
   const inst = await makeInstance(PASSPHRASE);
   try {
     await withStore(inst.config, async (store) => {
-      await store.accounts.addDomain('example.org');
-      await store.accounts.addUser({ address: 'alice@example.org', passwordHash: '{PLAIN}x' });
-      await store.accounts.addAlias('team@example.org', 'alice@example.org');
-      await store.accounts.addAlias('team@example.org', 'friend@remote.test');
+      await addAlice(store, { team: true });
     });
     await keepQueueLocal(inst.config);
     const server = await startServe(['--config', inst.config, '--passphrase-file', inst.passphraseFile]);
