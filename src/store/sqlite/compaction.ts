@@ -133,7 +133,7 @@ function isMergeable(file: SegmentUsage, policy: CompactionPolicy): boolean {
 /** Every segment file, with how much of it rows still reference; files this writer is using are left out. */
 export function segmentUsage(sql: (text: string) => SqliteStatement, files: SegmentFiles): SegmentUsage[] {
   const live = new Map<number, { records: number; bytes: number }>();
-  const rows = sql('SELECT segment, count(*) AS records, sum(size) AS bytes FROM bodies WHERE segment IS NOT NULL GROUP BY segment').all() as {
+  const rows = sql('SELECT segment, count(*) AS records, sum(coalesce(seg_length, size)) AS bytes FROM bodies WHERE segment IS NOT NULL GROUP BY segment').all() as {
     segment: number;
     records: number;
     bytes: number;
@@ -220,19 +220,21 @@ function moveLiveRecords(
   budget: RequestBudget,
   used: { maxSeq: number; segments: Set<number> },
 ): void {
-  const rows = sql('SELECT id, size, seg_offset, seg_nonce FROM bodies WHERE segment = ? ORDER BY seg_offset LIMIT ?').all(step.segment, budget.recordsLeft) as {
+  const rows = sql('SELECT id, size, seg_offset, seg_nonce, seg_length FROM bodies WHERE segment = ? ORDER BY seg_offset LIMIT ?').all(step.segment, budget.recordsLeft) as {
     id: number;
     size: number;
     seg_offset: number;
     seg_nonce: Buffer | null;
+    seg_length: number | null;
   }[];
-  const move = sql('UPDATE bodies SET segment = ?, seg_offset = ?, seg_nonce = ? WHERE id = ?');
+  const move = sql('UPDATE bodies SET segment = ?, seg_offset = ?, seg_nonce = ?, seg_length = ? WHERE id = ?');
   for (const row of rows) {
     if (!budget.allows(row.size)) break;
     // Throws 'corrupt' for a record that fails authentication: the request fails and its changes roll back.
-    const body = files.reader.read(step.segment, row.seg_offset, row.id, row.size, row.seg_nonce);
-    const { ticket, nonce } = files.writer.append(body);
-    move.run(ticket.segment, ticket.offset, nonce, row.id);
+    // A packed body moves packed (sealed again under a new nonce), with no unpacking and packing again.
+    const stored = files.reader.readStored(step.segment, row.seg_offset, row.id, row.size, row.seg_nonce, row.seg_length);
+    const { ticket, nonce } = files.writer.append({ parts: [stored], size: row.size, packedLength: row.seg_length });
+    move.run(ticket.segment, ticket.offset, nonce, row.seg_length, row.id);
     used.segments.add(ticket.segment);
     used.maxSeq = Math.max(used.maxSeq, ticket.seq);
     budget.spend(row.size);

@@ -10,6 +10,7 @@
 import { extractSearchText, renderEnvelope, summarizeMessage } from '../../mime/index.ts';
 import { StoreError } from '../types.ts';
 import { SEGMENT_THRESHOLD_BYTES, type SegmentTicket, type SegmentWriter } from './segments.ts';
+import { base64Regions, packBody } from './body-packing.ts';
 
 /** The store refuses bodies above this size (a sanity bound well over any SMTP SIZE limit). */
 export const MAX_STORED_MESSAGE_BYTES = 512 * 1024 * 1024;
@@ -21,8 +22,9 @@ export interface PreparedBody {
   /** Search text, lower-cased as body_text stores it. */
   headerText: string;
   bodyText: string;
-  /** The body's segment record, for bodies of SEGMENT_THRESHOLD_BYTES and more; null below. */
-  record: { ticket: SegmentTicket; nonce: Buffer } | null;
+  /** The body's segment record, for bodies of SEGMENT_THRESHOLD_BYTES and more; null below. `packedLength`:
+   * the record holds the body's packed form of that length (body-packing.ts); null, the body as it is. */
+  record: { ticket: SegmentTicket; nonce: Buffer; packedLength: number | null } | null;
 }
 
 interface Entry {
@@ -74,7 +76,12 @@ export class BodyPreparer {
     const text = extractSearchText(raw, summary);
     let record: PreparedBody['record'] = null;
     // Sealed and written by the segment I/O thread while this one goes on with the next body.
-    if (this.segments && raw.length >= SEGMENT_THRESHOLD_BYTES) record = this.segments.append(raw);
+    if (this.segments && raw.length >= SEGMENT_THRESHOLD_BYTES) {
+      const packed = packBody(raw, base64Regions(summary.bodyStructure));
+      const packedLength = packed?.length ?? null;
+      const content = packed ? { parts: packed.parts, size: raw.length, packedLength } : { parts: [raw], size: raw.length, packedLength };
+      record = { ...this.segments.append(content, packed?.owned), packedLength };
+    }
     const envelope = renderEnvelope(summary.envelope, false);
     // A line break in it means a literal: 8-bit text (or CR, LF, NUL), which UTF8=ACCEPT may render otherwise.
     // Without one, both renderings are the same string.

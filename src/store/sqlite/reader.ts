@@ -26,6 +26,7 @@ interface BodyLocation {
   segment: number | null;
   seg_offset: number | null;
   seg_nonce: Buffer | null;
+  seg_length: number | null;
   raw: Buffer | null;
 }
 import { uidRuns } from './uid-runs.ts';
@@ -257,19 +258,19 @@ export class Reader {
 
   getBody(bodyId: number): Buffer {
     return this.run(`reading body #${bodyId}`, () => {
-      const select = this.sql('SELECT size, segment, seg_offset, seg_nonce, CASE WHEN segment IS NULL THEN raw END AS raw FROM bodies WHERE id = ?');
+      const select = this.sql('SELECT size, segment, seg_offset, seg_nonce, seg_length, CASE WHEN segment IS NULL THEN raw END AS raw FROM bodies WHERE id = ?');
       const row = select.get(bodyId) as BodyLocation | undefined;
       if (!row) throw new StoreError('not_found', `body #${bodyId} does not exist`);
       if (row.segment === null) return row.raw as Buffer;
       if (!this.segments) throw new StoreError('unavailable', `body #${bodyId} is in a segment file and this reader has none`);
       try {
-        return this.segments.read(row.segment, row.seg_offset as number, bodyId, row.size, row.seg_nonce);
+        return this.segments.read(row.segment, row.seg_offset as number, bodyId, row.size, row.seg_nonce, row.seg_length);
       } catch (error) {
         // Compaction (compaction.ts) may have moved the record and deleted its file between the SELECT and the
         // read. Then the row names another place now: read there, once. Anything else is the error it was.
         const now = select.get(bodyId) as BodyLocation | undefined;
         if (!now || now.segment === null || (now.segment === row.segment && now.seg_offset === row.seg_offset)) throw error;
-        return this.segments.read(now.segment, now.seg_offset as number, bodyId, now.size, now.seg_nonce);
+        return this.segments.read(now.segment, now.seg_offset as number, bodyId, now.size, now.seg_nonce, now.seg_length);
       }
     });
   }

@@ -147,6 +147,14 @@ const MIGRATIONS: readonly string[] = [
   DROP INDEX bodies_segment;
   CREATE INDEX bodies_segment ON bodies(segment, seg_offset, size) WHERE segment IS NOT NULL;
   `,
+  // 6: the length of a segment record's packed body (body-packing.ts: base64 parts kept decoded); NULL when
+  // the record holds the body as it is. In the segment index, so that compaction's live bytes per file are
+  // still read from the index alone.
+  `
+  ALTER TABLE bodies ADD COLUMN seg_length INTEGER;
+  DROP INDEX bodies_segment;
+  CREATE INDEX bodies_segment ON bodies(segment, seg_offset, size, seg_length) WHERE segment IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

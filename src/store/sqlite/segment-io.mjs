@@ -13,9 +13,11 @@
 // record format (nonce || AES-256-GCM ciphertext || tag, associated data from recordAssociatedData) lives in
 // segment-record.mjs, shared with the reader. The file descriptors are the writer's (one process, one
 // descriptor table); the writer opens and closes them, and closes one only after every record written to it
-// was reported durable. The body bytes arrive in shared memory (buffer-pool.ts) and are only read here.
+// was reported durable. The body bytes arrive in shared memory (buffer-pool.ts), and the decoded runs of a
+// packed body (body-packing.ts) moved to this thread; they are only read here.
 //
-// In:  { type: 'record', fd, position, seq, nonce, body } | { type: 'close' }
+// In:  { type: 'record', fd, position, seq, nonce, parts, size, packedLength } | { type: 'close' }
+//      (parts: the record's plaintext, the body or its packed form when packedLength is a number)
 // Out: { type: 'durable', seq } | { type: 'failed', seq, message, code } | { type: 'closed' }
 import { createCipheriv } from 'node:crypto';
 import { fdatasync, writevSync } from 'node:fs';
@@ -37,19 +39,21 @@ port.on('message', (message) => {
   syncIfNeeded();
 });
 
-function seal(nonce, body) {
+function seal(nonce, parts, size, packedLength) {
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
-  cipher.setAAD(recordAssociatedData(body.byteLength));
-  const sealed = cipher.update(body);
+  cipher.setAAD(recordAssociatedData(size, packedLength));
+  const sealed = [nonce];
+  for (const part of parts) sealed.push(cipher.update(part));
   cipher.final();
-  return [nonce, sealed, cipher.getAuthTag()];
+  sealed.push(cipher.getAuthTag());
+  return sealed;
 }
 
 /** A failed write is reported at once: the writer then counts every record it appended and was not told is
  * durable as lost (even if a later sync of the same file succeeds), and appends to a new file. */
-function writeRecord({ fd, position, seq, nonce, body }) {
+function writeRecord({ fd, position, seq, nonce, parts, size, packedLength }) {
   try {
-    writeAll(fd, seal(nonce, body), position);
+    writeAll(fd, seal(nonce, parts, size, packedLength), position);
     dirtyFds.add(fd);
     writtenSeq = seq;
   } catch (error) {

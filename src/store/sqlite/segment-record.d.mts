@@ -1,4 +1,4 @@
 // Types of segment-record.mjs.
 export declare const NONCE_BYTES: number;
 export declare const TAG_BYTES: number;
-export declare function recordAssociatedData(size: number): Buffer;
+export declare function recordAssociatedData(size: number, packedLength?: number | null): Buffer;

@@ -12,19 +12,21 @@
 // process may still be filling only when they are old, or the opener is alone); each writer appends only to
 // files it created itself (SegmentWriter).
 //
-// Record: nonce (12 random bytes) || ciphertext (size bytes) || GCM tag (16 bytes). The key is derived from
+// Record: nonce (12 random bytes) || ciphertext || GCM tag (16 bytes). The ciphertext is the body (size bytes)
+// or, for a body with base64 parts, its packed form (bodies.seg_length bytes; body-packing.ts). The key is derived from
 // the store key with HKDF-SHA256 (info "mailstack store-bodies v1"), so it is used for nothing else. The
 // nonce is random rather than (segment, offset) because an offset can be written twice: the tail cut back
 // after a crash is appended to again, and reusing a GCM nonce under one key would leak the authentication
 // key. 96 random bits allow 2^32 records per key before the collision risk matters (NIST SP 800-38D 8.3).
 //
 // A record is bound to its row, so that a record copied over another, or moved, is refused instead of being
-// served as a different message. Two forms:
-// - v2 (written now): the row stores the record's nonce (bodies.seg_nonce), and the associated data is the
-//   body size. A record found at the row's place with another nonce was put there by someone else; the tag
-//   then authenticates the bytes under the nonce the row expects. The nonce is known before the row id, so a
-//   body is sealed and written as soon as it reaches the writer thread, while the batch before it waits for
-//   its fsyncs (prepared-bodies.ts), instead of inside its own batch. The form is in segment-record.mjs.
+// served as a different message. Three forms:
+// - v2 and v3 (written now; v3 holds a packed body): the row stores the record's nonce (bodies.seg_nonce),
+//   and the associated data is the body size (v3: and the packed length). A record found at the row's place
+//   with another nonce was put there by someone else; the tag then authenticates the bytes under the nonce
+//   the row expects. The nonce is known before the row id, so a body is sealed and written as soon as it
+//   reaches the writer thread, while the batch before it waits for its fsyncs (prepared-bodies.ts), instead
+//   of inside its own batch. The form is in segment-record.mjs.
 // - v1 (rows from before, seg_nonce NULL): the associated data is (segment, offset, body id, size).
 //
 // Space: a body whose last reference goes has its row deleted; its bytes stay in the segment until compaction
@@ -39,6 +41,7 @@ import { join } from 'node:path';
 import { StoreError } from '../types.ts';
 import { isNoSpaceCode } from './connection.ts';
 import { NONCE_BYTES, recordAssociatedData, TAG_BYTES } from './segment-record.mjs';
+import { unpackBody } from './body-packing.ts';
 
 /** Bodies at least this large go to a segment. Below it, a body is a few SQLite pages and the per-record
  * overhead (28 bytes, a separate file write) is not worth it; 8 KiB measured with bench:store (1 KB
@@ -115,6 +118,14 @@ class NoncePool {
     this.used += NONCE_BYTES;
     return nonce;
   }
+}
+
+/** What a record holds: a body of `size` bytes as `parts`, which are the body itself (`packedLength` null) or
+ * its packed form of `packedLength` bytes (body-packing.ts). */
+export interface RecordContent {
+  parts: Uint8Array[];
+  size: number;
+  packedLength: number | null;
 }
 
 export interface SegmentRef {
@@ -210,19 +221,22 @@ export class SegmentWriter {
   }
 
   /**
-   * Appends `body` as a record: the segment I/O thread seals it and writes it in the background. The ticket
-   * says where it goes; the nonce, which the row stores, names it. The I/O thread reads `body` until the
-   * record is written: its memory must not change before durable() covers the ticket. The writer's bodies
-   * are in shared memory (buffer-pool.ts), so they reach that thread without a copy.
+   * Appends a body of `content.size` bytes as a record: the segment I/O thread seals it and writes it in the
+   * background. The record holds `content.parts` (the body, or its packed form when `packedLength` is a number:
+   * body-packing.ts). The ticket says where it goes; the nonce, which the row stores, names it. The I/O thread
+   * reads the parts until the record is written: their memory must not change before durable() covers the
+   * ticket. The writer's bodies are in shared memory (buffer-pool.ts), and `transfer` (buffers of the parts
+   * that nothing else uses) moves to that thread: either way, no copy.
    */
-  append(body: Uint8Array): { ticket: SegmentTicket; nonce: Buffer } {
+  append(content: RecordContent, transfer: ArrayBuffer[] = []): { ticket: SegmentTicket; nonce: Buffer } {
     if (this.ioClosed) throw new StoreError('unavailable', 'body segments are closed');
-    const length = body.byteLength + RECORD_OVERHEAD_BYTES;
+    const length = (content.packedLength ?? content.size) + RECORD_OVERHEAD_BYTES;
     if (this.fd < 0 || (this.position > 0 && this.position + length > SEGMENT_MAX_BYTES)) this.startSegment();
     const seq = this.nextSeq++;
     const ticket = { segment: this.segment, offset: this.position, seq };
     const nonce = this.nonces.next();
-    this.io.postMessage({ type: 'record', fd: this.fd, position: this.position, seq, nonce, body });
+    const { parts, size, packedLength } = content;
+    this.io.postMessage({ type: 'record', fd: this.fd, position: this.position, seq, nonce, parts, size, packedLength }, transfer);
     this.lastSeqOf.set(this.segment, seq);
     this.position += length;
     return { ticket, nonce };
@@ -405,10 +419,20 @@ export class SegmentReader {
   }
 
   /** The body of row `bodyId`; StoreError 'corrupt' when the record is missing, short, is not the one the row
-   * names (v2: `nonce`, from the row) or fails its tag. `nonce` null: a v1 record. */
-  read(segment: number, offset: number, bodyId: number, size: number, nonce: Uint8Array | null): Buffer {
+   * names (v2, v3: `nonce`, from the row) or fails its tag. `nonce` null: a v1 record. `packedLength` (from
+   * the row): the record holds the body's packed form of that length (v3, body-packing.ts). */
+  read(segment: number, offset: number, bodyId: number, size: number, nonce: Uint8Array | null, packedLength: number | null = null): Buffer {
+    const plain = this.readStored(segment, offset, bodyId, size, nonce, packedLength);
+    return packedLength === null ? plain : unpackBody(plain, size);
+  }
+
+  /** What the record holds, authenticated: the body, or its packed form when `packedLength` is a number
+   * (compaction moves it as it is). */
+  readStored(segment: number, offset: number, bodyId: number, size: number, nonce: Uint8Array | null, packedLength: number | null): Buffer {
+    if (packedLength !== null && nonce === null) throw new StoreError('corrupt', `body #${bodyId} names a packed record without its nonce`);
     const path = segmentPath(this.dir, segment);
-    const record = Buffer.allocUnsafe(size + RECORD_OVERHEAD_BYTES);
+    const stored = packedLength ?? size;
+    const record = Buffer.allocUnsafe(stored + RECORD_OVERHEAD_BYTES);
     let got = 0;
     try {
       const fd = this.fdOf(segment);
@@ -427,9 +451,9 @@ export class SegmentReader {
       throw new StoreError('corrupt', `body #${bodyId} in ${path} (offset ${offset}) fails authentication: it is not the record its row names (altered or moved)`);
     }
     const decipher = createDecipheriv('aes-256-gcm', this.key, recordNonce);
-    decipher.setAAD(nonce !== null ? recordAssociatedData(size) : associatedDataV1(segment, offset, bodyId, size));
-    decipher.setAuthTag(record.subarray(NONCE_BYTES + size));
-    const plain = decipher.update(record.subarray(NONCE_BYTES, NONCE_BYTES + size));
+    decipher.setAAD(nonce !== null ? recordAssociatedData(size, packedLength) : associatedDataV1(segment, offset, bodyId, size));
+    decipher.setAuthTag(record.subarray(NONCE_BYTES + stored));
+    const plain = decipher.update(record.subarray(NONCE_BYTES, NONCE_BYTES + stored));
     try {
       decipher.final();
     } catch {

@@ -583,14 +583,15 @@ export class WriteOps {
     if (body.record) {
       // The row names its record by the record's nonce (segments.ts, v2). The worker commits only once the
       // record is durable (recordsUsed); if this request rolls back, the record stays as unreferenced bytes.
-      const { ticket, nonce } = body.record;
-      const info = this.sql("INSERT INTO bodies (size, refs, summary, envelope, raw, segment, seg_offset, seg_nonce) VALUES (?, 1, ?, ?, X'', ?, ?, ?)").run(
+      const { ticket, nonce, packedLength } = body.record;
+      const info = this.sql("INSERT INTO bodies (size, refs, summary, envelope, raw, segment, seg_offset, seg_nonce, seg_length) VALUES (?, 1, ?, ?, X'', ?, ?, ?, ?)").run(
         raw.length,
         body.summaryJson,
         body.envelope,
         ticket.segment,
         ticket.offset,
         nonce,
+        packedLength,
       );
       id = Number(info.lastInsertRowid);
       this.recordsUsed.segments.add(ticket.segment);
