@@ -19,7 +19,6 @@
 //   u8 PACKING_VERSION, u16 run count, then per run: u32 start (offset in the body), u32 encoded length,
 //   u32 decoded length, u16 line length; then the body with each run replaced by its decoded bytes.
 import { StoreError } from '../types.ts';
-import type { BodyPart } from '../../mime/index.ts';
 
 const PACKING_VERSION = 1;
 const HEADER_BYTES = 1 + 2;
@@ -35,107 +34,98 @@ const LF = 10;
 const EQUALS = 0x3d;
 const MINUS = 0x2d;
 const UNDERSCORE = 0x5f;
-
-/** The packed form of a body: `parts` concatenated, `length` bytes. The decoded runs are buffers of their own
- * (`owned`), which the caller may hand to another thread instead of copying them. */
-export interface PackedBody {
-  parts: Uint8Array[];
-  length: number;
-  owned: ArrayBuffer[];
-}
+const BLANK_LINE = Buffer.from('\r\n\r\n');
+/** 1 for the bytes of the standard base64 alphabet. */
+const IS_BASE64 = new Uint8Array(256);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/') IS_BASE64[c.charCodeAt(0)] = 1;
 
 interface Run {
   start: number;
-  encodedLength: number;
-  decoded: Buffer;
+  end: number;
   lineLength: number;
+  padding: number;
+  decodedLength: number;
 }
 
-/** Where a body's base64 parts are (from its MIME summary): the candidate runs, in order. */
-export function base64Regions(root: BodyPart): { start: number; end: number }[] {
-  const regions: { start: number; end: number }[] = [];
-  const visit = (part: BodyPart): void => {
-    if (part.encoding.toLowerCase() === 'base64') {
-      if (part.bodyEnd - part.bodyStart >= MIN_RUN_BYTES) regions.push({ start: part.bodyStart, end: part.bodyEnd });
-      return;
-    }
-    for (const child of part.children ?? []) visit(child);
-  };
-  visit(root);
-  return regions;
-}
-
-/** The packed form of `raw`, or null when nothing in it packs (or packing would save too little). */
-export function packBody(raw: Buffer, regions: readonly { start: number; end: number }[]): PackedBody | null {
-  const runs: Run[] = [];
-  let after = 0;
-  for (const region of regions) {
-    if (runs.length >= MAX_RUNS) break;
-    if (region.start < after || region.end > raw.length || region.start >= region.end) continue;
-    // The line break (or white space) before the next boundary stays as it is.
-    let end = region.end;
-    while (end > region.start && isSpace(raw[end - 1] as number)) end--;
-    const run = packRun(raw, region.start, end);
-    if (!run) continue;
-    runs.push(run);
-    after = end;
-  }
+/**
+ * The packed form of `raw` in a buffer from `allocate` (of exactly the length asked for), or null when nothing
+ * in it packs. The runs are looked for without parsing MIME: lines of base64 after a blank line. Whatever part
+ * a run is in, it is packed only if it comes back exactly, so a wrong guess costs nothing but the look.
+ */
+export function packBody(raw: Buffer, allocate: (length: number) => Buffer = Buffer.allocUnsafe): Buffer | null {
+  const runs = findRuns(raw);
   if (runs.length === 0) return null;
-  const header = Buffer.alloc(HEADER_BYTES + RUN_BYTES * runs.length);
-  header.writeUInt8(PACKING_VERSION, 0);
-  header.writeUInt16BE(runs.length, 1);
-  const parts: Uint8Array[] = [header];
-  const owned: ArrayBuffer[] = [];
-  let length = header.length;
+  let length = HEADER_BYTES + RUN_BYTES * runs.length + raw.length;
+  for (const run of runs) length -= run.end - run.start - run.decodedLength;
+  const packed = allocate(length);
+  packed.writeUInt8(PACKING_VERSION, 0);
+  packed.writeUInt16BE(runs.length, 1);
+  let write = HEADER_BYTES + RUN_BYTES * runs.length;
   let at = 0;
-  runs.forEach((run, i) => {
+  for (const [i, run] of runs.entries()) {
     const o = HEADER_BYTES + RUN_BYTES * i;
-    header.writeUInt32BE(run.start, o);
-    header.writeUInt32BE(run.encodedLength, o + 4);
-    header.writeUInt32BE(run.decoded.length, o + 8);
-    header.writeUInt16BE(run.lineLength, o + 12);
-    if (run.start > at) parts.push(raw.subarray(at, run.start));
-    parts.push(run.decoded);
-    length += run.start - at + run.decoded.length;
-    at = run.start + run.encodedLength;
-    const buffer = run.decoded.buffer;
-    if (buffer instanceof ArrayBuffer && run.decoded.byteOffset === 0 && buffer.byteLength === run.decoded.length) owned.push(buffer);
-  });
-  if (at < raw.length) parts.push(raw.subarray(at));
-  length += raw.length - at;
-  return { parts, length, owned };
-}
-
-function isSpace(byte: number): boolean {
-  return byte === CR || byte === LF || byte === 0x20 || byte === 0x09;
-}
-
-/** `raw[start, end)` decoded, when encoding the result with its line length gives those bytes back exactly. */
-function packRun(raw: Buffer, start: number, end: number): Run | null {
-  const length = end - start;
-  if (length < MIN_RUN_BYTES) return null;
-  const firstBreak = raw.indexOf(CR, start);
-  const lineLength = firstBreak < 0 || firstBreak >= end ? length : firstBreak - start;
-  if (lineLength < 4 || lineLength % 4 !== 0 || lineLength > MAX_LINE_LENGTH) return null;
-  const fullLines = Math.floor((length - 1) / (lineLength + 2));
-  const lastLine = length - fullLines * (lineLength + 2);
-  if (lastLine > lineLength) return null;
-  for (let k = 0, p = start + lineLength; k < fullLines; k++, p += lineLength + 2) {
-    if (raw[p] !== CR || raw[p + 1] !== LF) return null;
+    packed.writeUInt32BE(run.start, o);
+    packed.writeUInt32BE(run.end - run.start, o + 4);
+    packed.writeUInt32BE(run.decodedLength, o + 8);
+    packed.writeUInt16BE(run.lineLength, o + 12);
+    write += raw.copy(packed, write, at, run.start);
+    // Decoded straight into place. A byte outside the alphabet (a stray CR or LF inside a line, a space, 8-bit
+    // data) is skipped by the decoder: then fewer bytes come out than the characters give.
+    const decoded = packed.write(raw.toString('latin1', run.start, run.end), write, run.decodedLength, 'base64');
+    if (decoded !== run.decodedLength) return null;
+    // Non-zero padding bits decode like zero ones; encoding would not give them back.
+    const lastQuantum = packed.toString('base64', write + decoded - (3 - run.padding), write + decoded);
+    if (raw.toString('latin1', run.end - 4, run.end) !== lastQuantum) return null;
+    write += decoded;
+    at = run.end;
   }
+  raw.copy(packed, write, at);
+  return packed;
+}
+
+/** The runs of `raw` that look like base64 that encoding gives back exactly; packBody checks the rest. Each
+ * candidate starts after a blank line and is walked line by line, so that finding where it ends costs no
+ * search through it. */
+function findRuns(raw: Buffer): Run[] {
+  const runs: Run[] = [];
+  let blank = raw.indexOf(BLANK_LINE);
+  while (blank >= 0 && runs.length < MAX_RUNS) {
+    // More blank lines before the text stay as they are.
+    let start = blank + BLANK_LINE.length;
+    while (raw[start] === CR && raw[start + 1] === LF) start += 2;
+    const run = base64Run(raw, start);
+    if (run) runs.push(run);
+    blank = raw.indexOf(BLANK_LINE, run ? run.end : start);
+  }
+  return runs;
+}
+
+/** The run of base64 lines from `start`, when its shape is that of base64 that encoding gives back: lines of
+ * one length joined by CRLF, the last one no longer, no "=" but the padding, none of the URL-safe alphabet. It
+ * ends with the last line followed by something that cannot begin a line of it. */
+function base64Run(raw: Buffer, start: number): Run | null {
+  const firstBreak = raw.indexOf(CR, start);
+  const lineLength = (firstBreak < 0 ? raw.length : firstBreak) - start;
+  if (lineLength < 4 || lineLength % 4 !== 0 || lineLength > MAX_LINE_LENGTH) return null;
+  let line = start;
+  let fullLines = 0;
+  while (raw[line + lineLength] === CR && raw[line + lineLength + 1] === LF && IS_BASE64[raw[line + lineLength + 2] ?? 0] === 1) {
+    line += lineLength + 2;
+    fullLines++;
+  }
+  const lastBreak = raw.indexOf(CR, line);
+  let end = lastBreak < 0 ? raw.length : lastBreak;
+  // White space at the end of the last line stays as it is.
+  while (end > line && (raw[end - 1] === 0x20 || raw[end - 1] === 0x09)) end--;
+  const lastLine = end - line;
+  if (lastLine < 1 || lastLine > lineLength || end - start < MIN_RUN_BYTES) return null;
   const chars = fullLines * lineLength + lastLine;
   if (chars % 4 !== 0) return null;
   const padding = raw[end - 1] === EQUALS ? (raw[end - 2] === EQUALS ? 2 : 1) : 0;
   const span = raw.subarray(start, end);
   const equals = span.indexOf(EQUALS);
-  if ((equals >= 0 && equals < length - padding) || span.indexOf(MINUS) >= 0 || span.indexOf(UNDERSCORE) >= 0) return null;
-  const decoded = Buffer.from(raw.toString('latin1', start, end), 'base64');
-  // A byte outside the alphabet (a stray CR or LF inside a line, a space, 8-bit data) is skipped by the
-  // decoder: then fewer bytes come out than the characters give.
-  if (decoded.length !== (chars / 4) * 3 - padding) return null;
-  // Non-zero padding bits decode like zero ones; encoding would not give them back.
-  if (raw.toString('latin1', end - 4, end) !== decoded.toString('base64', decoded.length - (3 - padding))) return null;
-  return { start, encodedLength: length, decoded, lineLength };
+  if ((equals >= 0 && equals < span.length - padding) || span.indexOf(MINUS) >= 0 || span.indexOf(UNDERSCORE) >= 0) return null;
+  return { start, end, lineLength, padding, decodedLength: (chars / 4) * 3 - padding };
 }
 
 /** The body of `size` bytes whose packed form is `packed`; StoreError 'corrupt' when the form is not one

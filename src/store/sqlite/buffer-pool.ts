@@ -29,7 +29,13 @@ export class SharedBufferPool {
 
   /** A copy of `bytes` in shared memory (a view of a SharedArrayBuffer that only this copy uses). */
   copy(bytes: Uint8Array): Buffer {
-    const size = bytes.byteLength;
+    const copy = this.allocate(bytes.byteLength);
+    copy.set(bytes);
+    return copy;
+  }
+
+  /** `size` bytes of shared memory, their content undefined (a view of a SharedArrayBuffer only it uses). */
+  allocate(size: number): Buffer {
     let buffer: SharedArrayBuffer | undefined;
     if (size <= MAX_CLASS_BYTES) {
       const bucket = this.free.get(classOf(size));
@@ -39,9 +45,7 @@ export class SharedBufferPool {
     } else {
       buffer = new SharedArrayBuffer(size);
     }
-    const copy = Buffer.from(buffer, 0, size);
-    copy.set(bytes);
-    return copy;
+    return Buffer.from(buffer, 0, size);
   }
 
   /** Takes back a buffer that copy() made, once no thread reads it any more. */

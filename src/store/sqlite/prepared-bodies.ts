@@ -10,7 +10,8 @@
 import { extractSearchText, renderEnvelope, summarizeMessage } from '../../mime/index.ts';
 import { StoreError } from '../types.ts';
 import { SEGMENT_THRESHOLD_BYTES, type SegmentTicket, type SegmentWriter } from './segments.ts';
-import { base64Regions, packBody } from './body-packing.ts';
+import { packBody } from './body-packing.ts';
+import { SharedBufferPool } from './buffer-pool.ts';
 
 /** The store refuses bodies above this size (a sanity bound well over any SMTP SIZE limit). */
 export const MAX_STORED_MESSAGE_BYTES = 512 * 1024 * 1024;
@@ -31,6 +32,8 @@ interface Entry {
   raw: Uint8Array;
   prepared: PreparedBody | null;
   failure: unknown;
+  /** Where its packed form is, until release(). */
+  packedMemory: SharedArrayBuffer | null;
 }
 
 export class BodyPreparer {
@@ -38,16 +41,20 @@ export class BodyPreparer {
    * thread), and the WriteOps method sees a Buffer view of it, not the same object. */
   private readonly entries = new WeakMap<ArrayBufferLike, Entry>();
 
+  /** Packed forms (body-packing.ts), in shared memory that the segment I/O thread reads without a copy, used
+   * again from one request to the next: a fresh buffer per body page-faults (buffer-pool.ts). */
+  private readonly packedMemory = new SharedBufferPool();
+
   /** Without segments every body stays in SQLite. */
   constructor(private readonly segments: SegmentWriter | null) {}
 
   /** Does the work on `raw` now, for take() to find; what it throws, take() throws in its request. */
   prepare(raw: Uint8Array): void {
     if (this.entries.has(raw.buffer)) return;
-    const entry: Entry = { raw, prepared: null, failure: null };
+    const entry: Entry = { raw, prepared: null, failure: null, packedMemory: null };
     this.entries.set(raw.buffer, entry);
     try {
-      entry.prepared = this.work(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
+      entry.prepared = this.work(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), entry);
     } catch (error) {
       entry.failure = error;
     }
@@ -70,17 +77,36 @@ export class BodyPreparer {
     return this.work(raw);
   }
 
-  private work(raw: Buffer): PreparedBody {
+  /** Once the request of `raw` is answered: the memory of its packed form can be used again. (Its record was
+   * durable before a success was posted; a request that failed may leave a record being sealed from memory
+   * used again, which no row references, as any failed request's record.) */
+  release(raw: Uint8Array): void {
+    const entry = this.entries.get(raw.buffer);
+    if (!entry?.packedMemory) return;
+    this.packedMemory.release(entry.packedMemory);
+    entry.packedMemory = null;
+  }
+
+  /** Memory for a packed form: pooled for a body prepared ahead (its request releases it); a body prepared
+   * only when its batch runs gets a buffer of its own. */
+  private allocate(length: number, entry: Entry | null): Buffer {
+    if (!entry) return Buffer.allocUnsafe(length);
+    const view = this.packedMemory.allocate(length);
+    if (entry.packedMemory) this.packedMemory.release(entry.packedMemory);
+    entry.packedMemory = view.buffer as SharedArrayBuffer;
+    return view;
+  }
+
+  private work(raw: Buffer, entry: Entry | null = null): PreparedBody {
     if (raw.length > MAX_STORED_MESSAGE_BYTES) throw new StoreError('invalid', `message of ${raw.length} bytes is larger than the store accepts`);
     const summary = summarizeMessage(raw);
     const text = extractSearchText(raw, summary);
     let record: PreparedBody['record'] = null;
     // Sealed and written by the segment I/O thread while this one goes on with the next body.
     if (this.segments && raw.length >= SEGMENT_THRESHOLD_BYTES) {
-      const packed = packBody(raw, base64Regions(summary.bodyStructure));
+      const packed = packBody(raw, (length) => this.allocate(length, entry));
       const packedLength = packed?.length ?? null;
-      const content = packed ? { parts: packed.parts, size: raw.length, packedLength } : { parts: [raw], size: raw.length, packedLength };
-      record = { ...this.segments.append(content, packed?.owned), packedLength };
+      record = { ...this.segments.append({ parts: [packed ?? raw], size: raw.length, packedLength }), packedLength };
     }
     const envelope = renderEnvelope(summary.envelope, false);
     // A line break in it means a literal: 8-bit text (or CR, LF, NUL), which UTF8=ACCEPT may render otherwise.

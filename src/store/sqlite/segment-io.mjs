@@ -13,8 +13,8 @@
 // record format (nonce || AES-256-GCM ciphertext || tag, associated data from recordAssociatedData) lives in
 // segment-record.mjs, shared with the reader. The file descriptors are the writer's (one process, one
 // descriptor table); the writer opens and closes them, and closes one only after every record written to it
-// was reported durable. The body bytes arrive in shared memory (buffer-pool.ts), and the decoded runs of a
-// packed body (body-packing.ts) moved to this thread; they are only read here.
+// was reported durable. The body bytes (or their packed form, body-packing.ts) arrive in shared memory
+// (buffer-pool.ts) and are only read here.
 //
 // In:  { type: 'record', fd, position, seq, nonce, parts, size, packedLength } | { type: 'close' }
 //      (parts: the record's plaintext, the body or its packed form when packedLength is a number)

@@ -225,10 +225,10 @@ export class SegmentWriter {
    * background. The record holds `content.parts` (the body, or its packed form when `packedLength` is a number:
    * body-packing.ts). The ticket says where it goes; the nonce, which the row stores, names it. The I/O thread
    * reads the parts until the record is written: their memory must not change before durable() covers the
-   * ticket. The writer's bodies are in shared memory (buffer-pool.ts), and `transfer` (buffers of the parts
-   * that nothing else uses) moves to that thread: either way, no copy.
+   * ticket. The writer's bodies (and their packed forms) are in shared memory (buffer-pool.ts), so they reach
+   * that thread without a copy.
    */
-  append(content: RecordContent, transfer: ArrayBuffer[] = []): { ticket: SegmentTicket; nonce: Buffer } {
+  append(content: RecordContent): { ticket: SegmentTicket; nonce: Buffer } {
     if (this.ioClosed) throw new StoreError('unavailable', 'body segments are closed');
     const length = (content.packedLength ?? content.size) + RECORD_OVERHEAD_BYTES;
     if (this.fd < 0 || (this.position > 0 && this.position + length > SEGMENT_MAX_BYTES)) this.startSegment();
@@ -236,7 +236,7 @@ export class SegmentWriter {
     const ticket = { segment: this.segment, offset: this.position, seq };
     const nonce = this.nonces.next();
     const { parts, size, packedLength } = content;
-    this.io.postMessage({ type: 'record', fd: this.fd, position: this.position, seq, nonce, parts, size, packedLength }, transfer);
+    this.io.postMessage({ type: 'record', fd: this.fd, position: this.position, seq, nonce, parts, size, packedLength });
     this.lastSeqOf.set(this.segment, seq);
     this.position += length;
     return { ticket, nonce };
