@@ -4,6 +4,7 @@
 // the small body files of earlier runs are merged.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { openDatabase } from '../../src/store/sqlite/connection.ts';
 import { spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { rm } from 'node:fs/promises';
@@ -126,6 +127,13 @@ test(`crash: ${KILLS} SIGKILLs under ${WRITERS} concurrent writers lose no ackno
       }
     }
     assert.ok(acknowledged.size > KILLS, `only ${acknowledged.size} deliveries were acknowledged in total`);
+    // The attachments among them went to disk decoded (packed records): the kills hit those too.
+    const db = openDatabase(dir, key);
+    try {
+      assert.ok((db.prepare('SELECT count(*) FROM bodies WHERE seg_length IS NOT NULL').pluck().get() as number) > 0, 'no body was stored packed');
+    } finally {
+      db.close();
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
