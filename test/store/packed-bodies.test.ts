@@ -26,6 +26,16 @@ async function segmentBytes(dir: string): Promise<number> {
   return sum;
 }
 
+/** Runs `fn` with a fresh data directory and key, and removes the directory afterwards. */
+async function inDataDir(fn: (dir: string, key: Buffer) => Promise<void>): Promise<void> {
+  const dir = await tempDir('mailstack-packed-');
+  try {
+    await fn(dir, randomBytes(32));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function withStore(dir: string, key: Buffer, fn: (store: Store, inboxId: number) => Promise<void>): Promise<void> {
   const store = await openStore({ dir, key, compactEveryMs: 0 });
   try {
@@ -37,9 +47,7 @@ async function withStore(dir: string, key: Buffer, fn: (store: Store, inboxId: n
 }
 
 test('a message with a base64 attachment takes a quarter less segment space and reads back byte for byte', async () => {
-  const dir = await tempDir('mailstack-packed-');
-  const key = randomBytes(32);
-  try {
+  await inDataDir(async (dir, key) => {
     const messages = [withAttachment(1), withAttachment(2, 30_000)];
     await withStore(dir, key, async (store, inbox) => {
       for (const raw of messages) await store.mail.append(inbox, { raw });
@@ -54,15 +62,11 @@ test('a message with a base64 attachment takes a quarter less segment space and 
       for (const [i, meta] of list.entries()) assert.ok((await store.mail.getBody(meta.bodyId)).equals(messages[i]!), `message ${i + 1} after reopening`);
       assert.equal((await store.verify()).ok, true);
     });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('compaction moves packed records packed, and they still read back byte for byte', async () => {
-  const dir = await tempDir('mailstack-packed-');
-  const key = randomBytes(32);
-  try {
+  await inDataDir(async (dir, key) => {
     const messages = Array.from({ length: 6 }, (_, i) => withAttachment(i, 40_000));
     await withStore(dir, key, async (store, inbox) => {
       for (const raw of messages) await store.mail.append(inbox, { raw });
@@ -86,15 +90,11 @@ test('compaction moves packed records packed, and they still read back byte for 
     } finally {
       db.close();
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a packed record is tamper-evident: a flipped byte, or a row that no longer says it is packed, reads as corrupt', async () => {
-  const dir = await tempDir('mailstack-packed-');
-  const key = randomBytes(32);
-  try {
+  await inDataDir(async (dir, key) => {
     await withStore(dir, key, async (store, inbox) => {
       await store.mail.append(inbox, { raw: withAttachment(1, 20_000) });
     });
@@ -121,7 +121,5 @@ test('a packed record is tamper-evident: a flipped byte, or a row that no longer
       await assert.rejects(store.mail.getBody(meta!.bodyId), (e: unknown) => e instanceof StoreError && e.code === 'corrupt');
       assert.equal((await store.verify()).ok, false);
     });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
