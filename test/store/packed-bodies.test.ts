@@ -39,7 +39,11 @@ async function inDataDir(fn: (dir: string, key: Buffer) => Promise<void>): Promi
 async function withStore(dir: string, key: Buffer, fn: (store: Store, inboxId: number) => Promise<void>): Promise<void> {
   const store = await openStore({ dir, key, compactEveryMs: 0 });
   try {
-    const user = (await store.accounts.getUser('bob@example.test')) ?? (await store.accounts.addDomain('example.test'), await store.accounts.addUser({ address: 'bob@example.test', passwordHash: 'h' }));
+    let user = await store.accounts.getUser('bob@example.test');
+    if (!user) {
+      await store.accounts.addDomain('example.test');
+      user = await store.accounts.addUser({ address: 'bob@example.test', passwordHash: 'h' });
+    }
     await fn(store, (await store.mail.getMailbox(user.id, 'INBOX'))!.id);
   } finally {
     await store.close();
