@@ -53,6 +53,16 @@ test('every line length, padding and trailing line break round-trips', () => {
   }
 });
 
+test('a run of several megabytes (decoded and encoded a chunk at a time) round-trips, a byte outside the alphabet deep inside it is refused', () => {
+  for (const lineLength of [76, 64, 996]) {
+    const raw = message(base64Lines(randomBytes(2_500_001), lineLength));
+    assert.ok(roundTrip(raw), `line ${lineLength}`);
+  }
+  const raw = message(base64Lines(randomBytes(2_500_000), 76));
+  raw[Math.floor(raw.length * 0.7)] = 0x2e; // "."
+  assert.equal(packBody(raw), null);
+});
+
 test('every byte value at every kind of position: packed only when encoding gives the same bytes back', () => {
   const payload = randomBytes(3000 + 1); // one byte over a multiple of 3: "==" padding
   const original = base64Lines(payload, 76);

@@ -29,6 +29,9 @@ const MIN_RUN_BYTES = 1024;
 const MAX_LINE_LENGTH = 996;
 /** Runs per body: bounds the header, and the work of a body with thousands of tiny parts. */
 const MAX_RUNS = 1024;
+/** Base64 text decoded or encoded at a time: bounds the strings made on the way (a string holds at most ~512 MiB
+ * characters, and a body may be as large). */
+const CHUNK_BYTES = 1024 * 1024;
 const CR = 13;
 const LF = 10;
 const EQUALS = 0x3d;
@@ -69,9 +72,14 @@ export function packBody(raw: Buffer, allocate: (length: number) => Buffer = Buf
     packed.writeUInt32BE(run.decodedLength, o + 8);
     packed.writeUInt16BE(run.lineLength, o + 12);
     write += raw.copy(packed, write, at, run.start);
-    // Decoded straight into place. A byte outside the alphabet (a stray CR or LF inside a line, a space, 8-bit
-    // data) is skipped by the decoder: then fewer bytes come out than the characters give.
-    const decoded = packed.write(raw.toString('latin1', run.start, run.end), write, run.decodedLength, 'base64');
+    // Decoded straight into place, whole lines at a time (each a whole number of quanta). A byte outside the
+    // alphabet (a stray CR or LF inside a line, a space, 8-bit data) is skipped by the decoder: then fewer bytes
+    // come out than the characters give.
+    const chunk = Math.max(1, Math.floor(CHUNK_BYTES / (run.lineLength + 2))) * (run.lineLength + 2);
+    let decoded = 0;
+    for (let from = run.start; from < run.end; from += chunk) {
+      decoded += packed.write(raw.toString('latin1', from, Math.min(from + chunk, run.end)), write + decoded, run.decodedLength - decoded, 'base64');
+    }
     if (decoded !== run.decodedLength) return null;
     // Non-zero padding bits decode like zero ones; encoding would not give them back.
     const lastQuantum = packed.toString('base64', write + decoded - (3 - run.padding), write + decoded);
@@ -162,21 +170,28 @@ export function unpackBody(packed: Buffer, size: number): Buffer {
   return out;
 }
 
-/** Writes `decoded` in base64 to `out` at `start`: lines of `lineLength` characters joined by CRLF. The
- * characters are written in one go at the end of the run's place, then each line moved to where it belongs
- * (forward, never over a line not yet moved). */
+/** Writes `decoded` in base64 to `out` at `start`: `lines` lines of `lineLength` characters joined by CRLF. A
+ * chunk of lines at a time: its characters are written in one go at the end of the chunk's place, then each
+ * line moved to where it belongs (forward, never over a line not yet moved). */
 function encodeLines(decoded: Buffer, out: Buffer, start: number, lineLength: number, lines: number): void {
-  const breaks = 2 * (lines - 1);
-  const chars = out.write(decoded.toString('base64'), start + breaks, 'latin1');
-  if (breaks === 0) return;
-  for (let k = 0; k < lines; k++) {
-    const from = start + breaks + k * lineLength;
-    const to = start + k * (lineLength + 2);
-    const lineEnd = Math.min(from + lineLength, start + breaks + chars);
-    out.copyWithin(to, from, lineEnd);
-    if (k < lines - 1) {
-      out[to + lineLength] = CR;
-      out[to + lineLength + 1] = LF;
+  const lineBytes = (lineLength / 4) * 3;
+  const linesPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / lineLength));
+  for (let first = 0; first < lines; first += linesPerChunk) {
+    const count = Math.min(linesPerChunk, lines - first);
+    const last = first + count === lines;
+    const at = start + first * (lineLength + 2);
+    // A line break after every line of the chunk, but for the run's last line.
+    const breaks = 2 * (last ? count - 1 : count);
+    const chunk = decoded.subarray(first * lineBytes, Math.min(decoded.length, (first + count) * lineBytes));
+    const chars = out.write(chunk.toString('base64'), at + breaks, 'latin1');
+    for (let k = 0; k < count; k++) {
+      const from = at + breaks + k * lineLength;
+      const to = at + k * (lineLength + 2);
+      out.copyWithin(to, from, Math.min(from + lineLength, at + breaks + chars));
+      if (!last || k < count - 1) {
+        out[to + lineLength] = CR;
+        out[to + lineLength + 1] = LF;
+      }
     }
   }
 }
