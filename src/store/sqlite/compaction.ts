@@ -233,7 +233,7 @@ function moveLiveRecords(
     // Throws 'corrupt' for a record that fails authentication: the request fails and its changes roll back.
     // A packed body moves packed (sealed again under a new nonce), with no unpacking and packing again.
     const stored = files.reader.readStored(step.segment, row.seg_offset, row.id, row.size, row.seg_nonce, row.seg_length);
-    const { ticket, nonce } = files.writer.append({ parts: [stored], size: row.size, packedLength: row.seg_length });
+    const { ticket, nonce } = files.writer.append({ bytes: stored, size: row.size, packedLength: row.seg_length });
     move.run(ticket.segment, ticket.offset, nonce, row.seg_length, row.id);
     used.segments.add(ticket.segment);
     used.maxSeq = Math.max(used.maxSeq, ticket.seq);

@@ -92,7 +92,6 @@ export class BodyPreparer {
   private allocate(length: number, entry: Entry | null): Buffer {
     if (!entry) return Buffer.allocUnsafe(length);
     const view = this.packedMemory.allocate(length);
-    if (entry.packedMemory) this.packedMemory.release(entry.packedMemory);
     entry.packedMemory = view.buffer as SharedArrayBuffer;
     return view;
   }
@@ -106,7 +105,7 @@ export class BodyPreparer {
     if (this.segments && raw.length >= SEGMENT_THRESHOLD_BYTES) {
       const packed = packBody(raw, (length) => this.allocate(length, entry));
       const packedLength = packed?.length ?? null;
-      record = { ...this.segments.append({ parts: [packed ?? raw], size: raw.length, packedLength }), packedLength };
+      record = { ...this.segments.append({ bytes: packed ?? raw, size: raw.length, packedLength }), packedLength };
     }
     const envelope = renderEnvelope(summary.envelope, false);
     // A line break in it means a literal: 8-bit text (or CR, LF, NUL), which UTF8=ACCEPT may render otherwise.

@@ -2,11 +2,6 @@
 import type { MailboxChange, StoreErrorCode } from '../types.ts';
 import type { WriteOpName } from './write-ops.ts';
 
-/** Operations that store their message (the `raw` field of an argument) as a mailbox body. The
- * others carrying one (the queue's enqueue keeps its copy in the queue table) need no summary, search text or
- * segment record of it. */
-export const BODY_STORING_OPS: ReadonlySet<WriteOpName> = new Set<WriteOpName>(['deliver', 'append', 'importMessage']);
-
 export interface WorkerInit {
   dir: string;
   key: Uint8Array;

@@ -16,8 +16,8 @@
 // was reported durable. The body bytes (or their packed form, body-packing.ts) arrive in shared memory
 // (buffer-pool.ts) and are only read here.
 //
-// In:  { type: 'record', fd, position, seq, nonce, parts, size, packedLength } | { type: 'close' }
-//      (parts: the record's plaintext, the body or its packed form when packedLength is a number)
+// In:  { type: 'record', fd, position, seq, nonce, bytes, size, packedLength } | { type: 'close' }
+//      (bytes: the record's plaintext, the body or its packed form when packedLength is a number)
 // Out: { type: 'durable', seq } | { type: 'failed', seq, message, code } | { type: 'closed' }
 import { createCipheriv } from 'node:crypto';
 import { fdatasync, writevSync } from 'node:fs';
@@ -39,21 +39,19 @@ port.on('message', (message) => {
   syncIfNeeded();
 });
 
-function seal(nonce, parts, size, packedLength) {
+function seal(nonce, bytes, size, packedLength) {
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(recordAssociatedData(size, packedLength));
-  const sealed = [nonce];
-  for (const part of parts) sealed.push(cipher.update(part));
+  const sealed = cipher.update(bytes);
   cipher.final();
-  sealed.push(cipher.getAuthTag());
-  return sealed;
+  return [nonce, sealed, cipher.getAuthTag()];
 }
 
 /** A failed write is reported at once: the writer then counts every record it appended and was not told is
  * durable as lost (even if a later sync of the same file succeeds), and appends to a new file. */
-function writeRecord({ fd, position, seq, nonce, parts, size, packedLength }) {
+function writeRecord({ fd, position, seq, nonce, bytes, size, packedLength }) {
   try {
-    writeAll(fd, seal(nonce, parts, size, packedLength), position);
+    writeAll(fd, seal(nonce, bytes, size, packedLength), position);
     dirtyFds.add(fd);
     writtenSeq = seq;
   } catch (error) {

@@ -1,4 +1,4 @@
-// The form of a body segment record (v2), shared by the thread that seals records (segment-io.mjs) and the
+// The form of a body segment record (v2 and v3), shared by the thread that seals records (segment-io.mjs) and the
 // TypeScript that reads them (segments.ts). Plain JavaScript so that segment-io.mjs needs no TypeScript loader.
 //
 // Record: nonce (NONCE_BYTES) || AES-256-GCM ciphertext || tag (TAG_BYTES). The row of the body stores the

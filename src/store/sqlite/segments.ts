@@ -13,9 +13,9 @@
 // files it created itself (SegmentWriter).
 //
 // Record: nonce (12 random bytes) || ciphertext || GCM tag (16 bytes). The ciphertext is the body (size bytes)
-// or, for a body with base64 parts, its packed form (bodies.seg_length bytes; body-packing.ts). The key is derived from
-// the store key with HKDF-SHA256 (info "mailstack store-bodies v1"), so it is used for nothing else. The
-// nonce is random rather than (segment, offset) because an offset can be written twice: the tail cut back
+// or, for a body with base64 parts, its packed form (bodies.seg_length bytes; body-packing.ts). The key is
+// derived from the store key with HKDF-SHA256 (info "mailstack store-bodies v1"), so it is used for nothing
+// else. The nonce is random rather than (segment, offset) because an offset can be written twice: the tail cut back
 // after a crash is appended to again, and reusing a GCM nonce under one key would leak the authentication
 // key. 96 random bits allow 2^32 records per key before the collision risk matters (NIST SP 800-38D 8.3).
 //
@@ -123,10 +123,10 @@ class NoncePool {
   }
 }
 
-/** What a record holds: a body of `size` bytes as `parts`, which are the body itself (`packedLength` null) or
+/** What a record holds: a body of `size` bytes as `bytes`, which are the body itself (`packedLength` null) or
  * its packed form of `packedLength` bytes (body-packing.ts). */
 export interface RecordContent {
-  parts: Uint8Array[];
+  bytes: Uint8Array;
   size: number;
   packedLength: number | null;
 }
@@ -225,9 +225,9 @@ export class SegmentWriter {
 
   /**
    * Appends a body of `content.size` bytes as a record: the segment I/O thread seals it and writes it in the
-   * background. The record holds `content.parts` (the body, or its packed form when `packedLength` is a number:
+   * background. The record holds `content.bytes` (the body, or its packed form when `packedLength` is a number:
    * body-packing.ts). The ticket says where it goes; the nonce, which the row stores, names it. The I/O thread
-   * reads the parts until the record is written: their memory must not change before durable() covers the
+   * reads the bytes until the record is written: their memory must not change before durable() covers the
    * ticket. The writer's bodies (and their packed forms) are in shared memory (buffer-pool.ts), so they reach
    * that thread without a copy.
    */
@@ -238,8 +238,8 @@ export class SegmentWriter {
     const seq = this.nextSeq++;
     const ticket = { segment: this.segment, offset: this.position, seq };
     const nonce = this.nonces.next();
-    const { parts, size, packedLength } = content;
-    this.io.postMessage({ type: 'record', fd: this.fd, position: this.position, seq, nonce, parts, size, packedLength });
+    const { bytes, size, packedLength } = content;
+    this.io.postMessage({ type: 'record', fd: this.fd, position: this.position, seq, nonce, bytes, size, packedLength });
     this.lastSeqOf.set(this.segment, seq);
     this.position += length;
     return { ticket, nonce };

@@ -581,7 +581,7 @@ export class WriteOps {
     const body = this.bodies.take(raw);
     let id: number;
     if (body.record) {
-      // The row names its record by the record's nonce (segments.ts, v2). The worker commits only once the
+      // The row names its record by the record's nonce (segments.ts, v2 and v3). The worker commits only once the
       // record is durable (recordsUsed); if this request rolls back, the record stays as unreferenced bytes.
       const { ticket, nonce, packedLength } = body.record;
       const info = this.sql("INSERT INTO bodies (size, refs, summary, envelope, raw, segment, seg_offset, seg_nonce, seg_length) VALUES (?, 1, ?, ?, X'', ?, ?, ?, ?)").run(

@@ -11,7 +11,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { StoreError } from '../types.ts';
 import { openDatabase, recordHeader, toStoreError, type SqliteDatabase } from './connection.ts';
-import { BODY_STORING_OPS, type FromWorker, type RequestOutcome, type SerializedError, type ToWorker, type WorkerInit } from './protocol.ts';
+import type { FromWorker, RequestOutcome, SerializedError, ToWorker, WorkerInit } from './protocol.ts';
 import { migrate } from './schema.ts';
 import { WriteOps } from './write-ops.ts';
 import { asBuffer } from './rows.ts';
@@ -119,9 +119,12 @@ function messageBytes(request: Request): Uint8Array[] {
   return found;
 }
 
-/** The bodies a request stores in mailboxes (prepared ahead, their records awaited before COMMIT). Only those:
- * preparing a queued copy too wrote a segment record no row would reference (100 KB of dead bytes per queued
- * 100 KB message). */
+/** Operations that store their message as a mailbox body; the others carrying one (the queue's enqueue
+ * keeps its copy in the queue table) need no summary, search text or segment record of it. Preparing those
+ * too wrote a segment record no row would reference (100 KB of dead bytes per queued 100 KB message). */
+const BODY_STORING_OPS: ReadonlySet<string> = new Set(['deliver', 'append', 'importMessage']);
+
+/** The bodies a request stores in mailboxes (prepared ahead, their records awaited before COMMIT). */
 function storedBodies(request: Request): Uint8Array[] {
   return BODY_STORING_OPS.has(request.op) ? messageBytes(request) : [];
 }
