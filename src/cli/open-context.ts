@@ -1,5 +1,5 @@
 import { loadConfig, configPath, adminSocketPath, storeDir, ConfigError, type Config } from '../config/index.ts';
-import { connectAdmin, remoteStore } from '../admin/index.ts';
+import { connectAdmin, remoteStore, type AdminClient } from '../admin/index.ts';
 import { openVault, vaultExists, VaultError } from '../vault/index.ts';
 import { openStore, lockDataDir, DataDirLockedError, DataDirLockUnusableError, type DataDirLock, type Store } from '../store/index.ts';
 import { CliError, EX, exitCodeForVault } from './errors.ts';
@@ -19,20 +19,15 @@ export function loadCommandConfig(options: CommandOptions) {
 export async function openContext(options: CommandOptions): Promise<CommandContext> {
   const { config, file } = loadCommandConfig(options);
   const client = await connectAdmin(adminSocketPath(config), config.server.data_dir);
-  if (client) {
-    const status = (await client.call('status')) as { locked: boolean };
-    if (status.locked) {
-      client.close();
-      throw new CliError('the server is running but locked: run `mailstack unlock` first', EX.TEMPFAIL);
-    }
-    return { config, configFile: file, store: remoteStore(client), server: client, close: async () => client.close() };
-  }
+  if (client) return throughServer(client, config, file);
   // Said before the lock, whose file would otherwise be the first thing created in a mistyped data_dir.
   if (!(await vaultExists(config.server.data_dir))) throw new CliError(`no vault in ${config.server.data_dir}: create one with \`mailstack init --dir DIR\``, EX.CONFIG);
   // Asked before the lock: a prompt left open (or a passphrase file that never comes) must not keep a
   // server from starting.
   const passphrase = await readPassphrase(options.passphraseFile);
-  const lock = lockForDirectMode(config);
+  const held = await holdDataDir(config);
+  if ('client' in held) return throughServer(held.client, config, file);
+  const { lock } = held;
   try {
     const store = await openStoreDirectly(config, passphrase);
     const close = async () => {
@@ -49,14 +44,45 @@ export async function openContext(options: CommandOptions): Promise<CommandConte
   }
 }
 
-/** A shared hold on the data directory: other direct-mode commands may run beside this one, a server may not. */
-function lockForDirectMode(config: Config): DataDirLock {
-  try {
-    return lockDataDir(config.server.data_dir, 'shared');
-  } catch (err) {
-    if (err instanceof DataDirLockUnusableError) throw new CliError(err.message, EX.NOPERM);
-    if (!(err instanceof DataDirLockedError)) throw err;
-    throw new CliError(unreachableServer(config), EX.TEMPFAIL);
+/** The context of a command run through the server that answered on `client`. */
+async function throughServer(client: AdminClient, config: Config, file: string): Promise<CommandContext> {
+  const status = (await client.call('status')) as { locked: boolean };
+  if (status.locked) {
+    client.close();
+    throw new CliError('the server is running but locked: run `mailstack unlock` first', EX.TEMPFAIL);
+  }
+  return { config, configFile: file, store: remoteStore(client), server: client, close: async () => client.close() };
+}
+
+/** How long a direct-mode command waits for a server that holds the data directory but does not answer on its
+ * admin socket: one starting (it takes the lock, then opens the socket) or stopping (its socket is gone, its
+ * lock goes when it exits) answers or lets go within this. The same patience serve has for its own lock
+ * (data-dir-lock.ts). */
+const SERVER_PATIENCE_MS = 3000;
+const SERVER_RETRY_MS = 100;
+
+/** A shared hold on the data directory (other direct-mode commands may run beside this one, a server may
+ * not), or the admin connection of the server that holds it, once that server answers. */
+async function holdDataDir(config: Config): Promise<{ lock: DataDirLock } | { client: AdminClient }> {
+  const deadline = Date.now() + SERVER_PATIENCE_MS;
+  let told = false;
+  for (;;) {
+    try {
+      return { lock: lockDataDir(config.server.data_dir, 'shared') };
+    } catch (err) {
+      if (err instanceof DataDirLockUnusableError) throw new CliError(err.message, EX.NOPERM);
+      if (!(err instanceof DataDirLockedError)) throw err;
+    }
+    const client = await connectAdmin(adminSocketPath(config), config.server.data_dir);
+    if (client) return { client };
+    if (Date.now() >= deadline) throw new CliError(unreachableServer(config), EX.TEMPFAIL);
+    if (!told) {
+      told = true;
+      process.stderr.write(
+        `a mailstack server holds the data directory ${config.server.data_dir} and does not answer on ${adminSocketPath(config)} yet: waiting up to ${SERVER_PATIENCE_MS / 1000} s for it to start or stop\n`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, SERVER_RETRY_MS));
   }
 }
 

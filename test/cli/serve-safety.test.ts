@@ -266,6 +266,35 @@ test('a running server whose admin socket was deleted: status says so (exit 4) a
   await inst.cleanup();
 });
 
+test('a direct-mode command waits for a server that holds the data directory without answering (starting or stopping), and runs once it lets go', async () => {
+  const inst = await makeInstance();
+  try {
+    const dataDir = join(inst.dir, 'inst', 'data');
+    // As a server that is stopping: its admin socket is gone, its lock goes only when it exits.
+    const held = lockDataDir(dataDir, 'exclusive');
+    const child = spawn(process.execPath, [BIN, 'domain', 'list', '--config', inst.config, '--passphrase-file', inst.passphraseFile], { env: { ...process.env, MAILSTACK_CONFIG: '' } });
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const waiting = new Promise<void>((resolve) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (stderr.includes('waiting up to')) resolve();
+      });
+    });
+    try {
+      // Let go only once the command says it waits: so it met the lock held, whatever its start-up takes.
+      await Promise.race([waiting, exited]);
+    } finally {
+      held.release();
+    }
+    const code = await exited;
+    assert.match(stderr, /a mailstack server holds the data directory .* and does not answer on .*admin\.sock yet: waiting up to 3 s for it to start or stop/);
+    assert.equal(code, 0, stderr);
+  } finally {
+    await inst.cleanup();
+  }
+});
+
 test('serve waits a moment for a data directory lock held briefly (a status probing it) instead of failing', async () => {
   const inst = await makeInstance();
   try {
