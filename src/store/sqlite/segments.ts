@@ -15,8 +15,8 @@
 // Record: nonce (12 random bytes) || ciphertext || GCM tag (16 bytes). The ciphertext is the body (size bytes)
 // or, for a body with base64 parts, its packed form (bodies.seg_length bytes; body-packing.ts). The key is
 // derived from the store key with HKDF-SHA256 (info "mailstack store-bodies v1"), so it is used for nothing
-// else. The nonce is random rather than (segment, offset) because an offset can be written twice: the tail cut back
-// after a crash is appended to again, and reusing a GCM nonce under one key would leak the authentication
+// else. The nonce is random rather than (segment, offset) because an offset can be written twice: the tail cut
+// back after a crash is appended to again, and reusing a GCM nonce under one key would leak the authentication
 // key. 96 random bits allow 2^32 records per key before the collision risk matters (NIST SP 800-38D 8.3).
 //
 // A record is bound to its row, so that a record copied over another, or moved, is refused instead of being

@@ -13,7 +13,7 @@ import { StoreError } from '../types.ts';
 import { openDatabase, recordHeader, toStoreError, type SqliteDatabase } from './connection.ts';
 import type { FromWorker, RequestOutcome, SerializedError, ToWorker, WorkerInit } from './protocol.ts';
 import { migrate } from './schema.ts';
-import { WriteOps } from './write-ops.ts';
+import { WriteOps, type WriteOpName } from './write-ops.ts';
 import { asBuffer } from './rows.ts';
 import { deriveBodyKey, SEGMENT_THRESHOLD_BYTES, SegmentReader, SegmentWriter } from './segments.ts';
 import { BodyPreparer } from './prepared-bodies.ts';
@@ -122,7 +122,7 @@ function messageBytes(request: Request): Uint8Array[] {
 /** Operations that store their message as a mailbox body; the others carrying one (the queue's enqueue
  * keeps its copy in the queue table) need no summary, search text or segment record of it. Preparing those
  * too wrote a segment record no row would reference (100 KB of dead bytes per queued 100 KB message). */
-const BODY_STORING_OPS: ReadonlySet<string> = new Set(['deliver', 'append', 'importMessage']);
+const BODY_STORING_OPS: ReadonlySet<WriteOpName> = new Set<WriteOpName>(['deliver', 'append', 'importMessage']);
 
 /** The bodies a request stores in mailboxes (prepared ahead, their records awaited before COMMIT). */
 function storedBodies(request: Request): Uint8Array[] {
