@@ -188,7 +188,9 @@ for (const size of SIZES) {
       storeCpu.push(store.cpuMicros);
       perBatch.push(store.perBatch);
     }
-    perRound.push(`${size.label}/${writers} ${storeRates.map((rate, i) => (rate / (maildirRates[i] as number)).toFixed(1)).join(' ')}`);
+    // Each round's two rates beside its ratio: on a shared host either side can move, and the ratio alone does
+    // not say which one did.
+    perRound.push(`${size.label}/${writers} ${storeRates.map((rate, i) => `${(rate / (maildirRates[i] as number)).toFixed(1)} (${rate.toFixed(0)}/${(maildirRates[i] as number).toFixed(0)})`).join(' ')}`);
     const storeRate = median(storeRates);
     const maildirRate = median(maildirRates);
     rows.push([
@@ -288,7 +290,7 @@ console.log(format(header));
 console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
 for (const row of rows) console.log(format(row));
 // Each round's own ratio: on a shared machine the spread says how far to trust the median.
-console.log(`\nstore / Maildir in each round, in order: ${perRound.join('; ')}`);
+console.log(`\nstore / Maildir in each round, in order (store/s / Maildir/s): ${perRound.join('; ')}`);
 if (search) console.log(
   `\nbody SEARCH (searchText 'body', case-insensitive substring) over ${SEARCH_MESSAGES} messages ` +
     `(${(search.mailboxBytes / 1024 / 1024).toFixed(1)} MiB, appended concurrently in ${search.buildSeconds.toFixed(1)} s): ` +
