@@ -190,7 +190,11 @@ for (const size of SIZES) {
     }
     // Each round's two rates beside its ratio: on a shared host either side can move, and the ratio alone does
     // not say which one did.
-    perRound.push(`${size.label}/${writers} ${storeRates.map((rate, i) => `${(rate / (maildirRates[i] as number)).toFixed(1)} (${rate.toFixed(0)}/${(maildirRates[i] as number).toFixed(0)})`).join(' ')}`);
+    const rounds = storeRates.map((rate, i) => {
+      const maildir = maildirRates[i] as number;
+      return `${(rate / maildir).toFixed(1)} (${rate.toFixed(0)}/${maildir.toFixed(0)})`;
+    });
+    perRound.push(`${size.label}/${writers} ${rounds.join(' ')}`);
     const storeRate = median(storeRates);
     const maildirRate = median(maildirRates);
     rows.push([

@@ -1,10 +1,10 @@
 // Shared memory that carries message bytes from the main thread to the writer thread and on to the segment
 // I/O thread (and, in a pool of the writer's own, packed bodies from the writer to the segment I/O thread),
 // used again once the request's outcome is back. Shared, not moved: the writer parses a body while the I/O
-// thread seals it, and neither copies it. A fresh 100 KB allocation per message costs far more
-// than the copy into it: the allocator returns freed memory to the kernel and every new buffer page-faults
-// (measured with --cpu-prof at 32 writers: ~100 µs per 100 KB message on a quiet machine, several times that
-// under load, against ~10 µs for a reused buffer).
+// thread seals it, and neither copies it. A fresh 100 KB allocation per message costs far more than the copy
+// into it: the allocator returns freed memory to the kernel and every new buffer page-faults (measured with
+// --cpu-prof at 32 writers: ~100 µs per 100 KB message on a quiet machine, several times that under load,
+// against ~10 µs for a reused buffer).
 //
 // A buffer goes back to the pool only when its request's outcome has arrived: by then the writer has
 // finished with it, and so has the I/O thread for every request that succeeded (the writer commits only
