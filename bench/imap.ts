@@ -17,6 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { RawImapClient } from '../test/imap/differential-client.ts';
 import { dovecotBinary, startDovecot } from '../test/imap/differential-dovecot.ts';
+import { unjournaledExt4Note } from './file-system.ts';
 import { spamAssassinSample } from '../test/imap/differential-corpus.ts';
 import { extractSearchText, summarizeMessage } from '../src/mime/index.ts';
 import { makeMessages } from './imap-workload.ts';
@@ -255,6 +256,9 @@ if (ours && theirs) {
     const unit = label.startsWith('RSS') || label.startsWith('PSS') ? ' KiB' : ' ms';
     console.log(`| ${label} | ${v.toFixed(1)}${unit} | ${d.toFixed(1)}${unit} | ${(d / v).toFixed(2)}x |`);
   }
+  // Dovecot's APPEND creates a file per message in its Maildir (in the temporary directory).
+  const fileSystemNote = unjournaledExt4Note(tmpdir(), "Dovecot's APPEND");
+  if (fileSystemNote) console.log(fileSystemNote);
 }
 const out = arg('json', '');
 if (out) writeFileSync(out, JSON.stringify(Object.fromEntries([...all].map(([k, v]) => [k, Object.fromEntries(v)])), null, 2));

@@ -26,6 +26,7 @@ import { openStore } from '../src/store/index.ts';
 import { startSmtp } from '../src/smtp/index.ts';
 import { startDnsServer } from '../test/helpers/dns-server.ts';
 import { testCertificate } from '../test/smtp/harness.ts';
+import { unjournaledExt4Note } from './file-system.ts';
 
 interface Case {
   messages: number;
@@ -208,3 +209,6 @@ cases.forEach((c, i) => {
   const t = theirs[i];
   console.log(`| ${label(c)} | ${ours[i]!.toFixed(0)} | ${t ? t.toFixed(0) : 'not run'} | ${t ? (ours[i]! / t).toFixed(2) + 'x' : '-'} |`);
 });
+// Dovecot's LMTP creates a file per message in the peer's Maildirs.
+const fileSystemNote = theirs.length > 0 ? unjournaledExt4Note('/var/vmail', 'Postfix + Dovecot') : null;
+if (fileSystemNote) console.log(fileSystemNote);

@@ -12,18 +12,18 @@
 // Each run starts after the files of the run before are flushed and the disk has had a second's rest
 // (settle()), so neither contender pays for the other's clean-up.
 // The reference's Maildirs are deleted only at the end: on ext4 without a journal, creating a file within
-// minutes of deleting many costs several times the CPU (the inode allocator skips each recently freed inode
-// after reading its deletion time: recently_deleted() in fs/ext4/ialloc.c), and deleting each run's Maildir at
-// once slowed every later run of the reference 1.5-3x. The output says when the data directory is on such a
-// file system, where a bench started soon after `npm test` or another bench shows the reference too slow.
+// minutes of deleting many costs several times the CPU (file-system.ts), and deleting each run's Maildir at once
+// slowed every later run of the reference 3-4x. The output says when the data directory is on such a file
+// system, where a bench started soon after `npm test` or another bench still shows the reference too slow.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, realpathSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, mkdir, open, rename, rm } from 'node:fs/promises';
 import { hostname, loadavg, tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStore, type Store } from '../src/store/index.ts';
+import { unjournaledExt4Note } from './file-system.ts';
 
 const WRITER_COUNTS = [1, 32];
 const SIZES = [
@@ -157,25 +157,6 @@ async function benchMaildir(bytes: number, writers: number): Promise<{ rate: num
     }
   });
   return { rate: count / seconds, cpuMicros };
-}
-
-/** The mount of `path` when it is ext4 without a journal (see the top of this file), else null. */
-function ext4WithoutJournal(path: string): string | null {
-  try {
-    const real = realpathSync(path);
-    let best: { source: string; mountPoint: string; type: string } | null = null;
-    for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
-      const [source, mountPoint, type] = line.split(' ');
-      if (!source || !mountPoint || !type) continue;
-      const contains = mountPoint === '/' || real === mountPoint || real.startsWith(mountPoint + '/');
-      if (contains && (!best || mountPoint.length > best.mountPoint.length)) best = { source, mountPoint, type };
-    }
-    if (best?.type !== 'ext4') return null;
-    const journal = readFileSync(`/sys/fs/ext4/${basename(realpathSync(best.source))}/journal_task`, 'utf8').trim();
-    return journal === '<none>' ? best.mountPoint : null;
-  } catch {
-    return null;
-  }
 }
 
 /**
@@ -324,11 +305,8 @@ console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
 for (const row of rows) console.log(format(row));
 // Each round's own ratio: on a shared machine the spread says how far to trust the median.
 console.log(`\nstore / Maildir in each round, in order (store/s / Maildir/s): ${perRound.join('; ')}`);
-const unjournaled = ext4WithoutJournal(tmpdir());
-if (unjournaled) console.log(
-  `note: ${tmpdir()} is on ext4 without a journal (${unjournaled}): there, creating files within minutes of deleting many is ` +
-    `several times slower, so the Maildir reference reads low if \`npm test\` or another bench ran in the last few minutes`,
-);
+const fileSystemNote = unjournaledExt4Note(tmpdir(), 'the Maildir reference');
+if (fileSystemNote) console.log(fileSystemNote);
 if (search) console.log(
   `\nbody SEARCH (searchText 'body', case-insensitive substring) over ${SEARCH_MESSAGES} messages ` +
     `(${(search.mailboxBytes / 1024 / 1024).toFixed(1)} MiB, appended concurrently in ${search.buildSeconds.toFixed(1)} s): ` +
