@@ -123,12 +123,13 @@ async function benchStore(bytes: number, writers: number): Promise<{ rate: numbe
   }
 }
 
-/** The reference's Maildirs, deleted at the end (see the top of this file), or on Ctrl-C. */
+/** The reference's Maildirs, deleted when the bench exits (see the top of this file), also after an error or
+ * Ctrl-C. */
 const maildirs: string[] = [];
-process.once('SIGINT', () => {
+process.on('exit', () => {
   for (const dir of maildirs) rmSync(dir, { recursive: true, force: true });
-  process.exit(130);
 });
+process.once('SIGINT', () => process.exit(130));
 
 async function benchMaildir(bytes: number, writers: number): Promise<{ rate: number; cpuMicros: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'mailstack-bench-maildir-'));
@@ -317,5 +318,3 @@ if (compaction) console.log(
     `${compaction.bodies} bodies (${compaction.movedMiB.toFixed(1)} MiB) rewritten first, in ${compaction.seconds.toFixed(2)} s ` +
     `(${(compaction.fileMiB / compaction.seconds).toFixed(0)} MiB of files freed per second)`,
 );
-
-for (const dir of maildirs) await rm(dir, { recursive: true, force: true });
