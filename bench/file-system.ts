@@ -11,7 +11,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 
 /** The mount point holding `path` when it is ext4 without a journal, else null (also when it cannot tell). */
-export function unjournaledExt4(path: string): string | null {
+function unjournaledExt4(path: string): string | null {
   try {
     const real = realpathSync(path);
     let best: { source: string; mountPoint: string; type: string } | null = null;

@@ -141,13 +141,16 @@ async function startMailstack(): Promise<Target> {
   }
 }
 
+/** Where the peer's Maildirs are (setup-postfix-dovecot.sh: /var/vmail/<domain>/<user>/Maildir). */
+const VMAIL_ROOT = '/var/vmail';
+
 async function startPeer(peers: string): Promise<Target> {
   console.log(`setting up Postfix + Dovecot with ${peers}/setup-postfix-dovecot.sh ...`);
   // The set-up script's smoke test counts files in user5's Maildir/new and .Junk/new under `set -o pipefail`,
   // which fails while those folders do not exist yet: create them (it chowns /var/vmail to vmail itself).
   for (const sub of ['new', 'cur', 'tmp']) {
-    mkdirSync(`/var/vmail/example.org/user5/Maildir/${sub}`, { recursive: true });
-    mkdirSync(`/var/vmail/example.org/user5/Maildir/.Junk/${sub}`, { recursive: true });
+    mkdirSync(`${VMAIL_ROOT}/example.org/user5/Maildir/${sub}`, { recursive: true });
+    mkdirSync(`${VMAIL_ROOT}/example.org/user5/Maildir/.Junk/${sub}`, { recursive: true });
   }
   const stop = () => runDetached(join(peers, 'stop-postfix-dovecot.sh')).catch(() => undefined);
   try {
@@ -156,7 +159,7 @@ async function startPeer(peers: string): Promise<Target> {
     await stop();
     throw err;
   }
-  const newDir = '/var/vmail/example.org/user1/Maildir/new';
+  const newDir = `${VMAIL_ROOT}/example.org/user1/Maildir/new`;
   const stored = async () => (await readdir(newDir).catch(() => [])).length;
   return { name: 'postfix+dovecot', runCase: (c) => timeCase('postfix+dovecot', c, '127.0.0.1:2525', stored), close: stop };
 }
@@ -210,5 +213,5 @@ cases.forEach((c, i) => {
   console.log(`| ${label(c)} | ${ours[i]!.toFixed(0)} | ${t ? t.toFixed(0) : 'not run'} | ${t ? (ours[i]! / t).toFixed(2) + 'x' : '-'} |`);
 });
 // Dovecot's LMTP creates a file per message in the peer's Maildirs.
-const fileSystemNote = theirs.length > 0 ? unjournaledExt4Note('/var/vmail', 'Postfix + Dovecot') : null;
+const fileSystemNote = theirs.length > 0 ? unjournaledExt4Note(VMAIL_ROOT, 'Postfix + Dovecot') : null;
 if (fileSystemNote) console.log(fileSystemNote);
